@@ -1,0 +1,415 @@
+"""The only reader of config files and of the environment.
+
+``load(path)`` returns a validated ``Config``. Every problem raises ``ConfigError`` with
+one line that names the file, the key and what was expected (with a "did you mean" for
+typos). Secrets (Reddit client secret, SMTP password) come only from the environment, or
+for Reddit from PRAW's own ``praw.ini``; they never live in the config file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_CONFIG = "EARFUL_CONFIG"
+ENV_DB = "EARFUL_DB"
+ENV_REDDIT_ID = "EARFUL_REDDIT_CLIENT_ID"
+ENV_REDDIT_SECRET = "EARFUL_REDDIT_CLIENT_SECRET"
+ENV_SMTP_PASSWORD = "EARFUL_SMTP_PASSWORD"
+DEFAULT_CONFIG = "config.toml"
+DEFAULT_DB = "data/earful.db"
+
+
+class ConfigError(Exception):
+    """A config file, key, value or secret is wrong. The message is one clear line."""
+
+
+# --- schema -----------------------------------------------------------------------
+# Each key: (expected type(s), default, description used in error messages).
+# A default of REQUIRED means the key must be given.
+REQUIRED = object()
+STR, INT, FLOAT, BOOL, LIST, DICT = str, int, (int, float), bool, list, dict
+
+SECTIONS: dict[str, dict[str, tuple[Any, Any, str]]] = {
+    "earful": {
+        "database": (STR, DEFAULT_DB, "path of the SQLite database"),
+        "contact": (STR, "https://github.com/earful/earful", "contact URL sent in the User-Agent"),
+        "datasette_url": (STR, "http://127.0.0.1:8001", "public base URL of Datasette, for links"),
+        "lock_wait_seconds": (FLOAT, 10, "how long a run waits for an overlapping run"),
+    },
+    "http": {
+        "connect_timeout": (FLOAT, 5, "seconds"),
+        "read_timeout": (FLOAT, 30, "seconds"),
+        "min_delay_seconds": (FLOAT, 1.0, "minimum delay between requests to one host"),
+        "max_retries": (INT, 3, "retries on 429/5xx/timeouts"),
+        "max_retry_after_seconds": (FLOAT, 60, "longest Retry-After we wait before giving up"),
+        "max_pages": (INT, 10, "page cap per target per run"),
+        "respect_robots": (BOOL, True, "obey robots.txt"),
+    },
+    "reddit": {
+        "username": (STR, "", "your Reddit username, for the User-Agent Reddit requires"),
+        "praw_site": (STR, "", "a praw.ini site name to read credentials from"),
+        "replace_more_limit": (INT, 4, "MoreComments expansions per post"),
+        "oauth_url": (STR, "https://oauth.reddit.com", "API base URL (tests and demo only)"),
+        "reddit_url": (STR, "https://www.reddit.com", "auth base URL (tests and demo only)"),
+    },
+    "detection": {
+        "bucket_hours": (INT, 1, "bucket length in hours"),
+        "false_alarms_per_month": (FLOAT, 1.0, "false-alarm budget per brand"),
+        "min_source_mentions_per_day": (FLOAT, 20.0, "volume needed for a per-source series"),
+    },
+    "alerts": {
+        "recipients": (LIST, [], "email addresses"),
+        "sender": (STR, "earful@localhost", "From: address"),
+        "outbox": (STR, "data/outbox", "folder for .eml files when no SMTP is configured"),
+        "worst_mentions": (INT, 8, "mentions quoted in an alert"),
+        "send_closing_note": (BOOL, False, "email when an episode ends"),
+    },
+    "smtp": {
+        "host": (STR, REQUIRED, "SMTP server host name"),
+        "port": (INT, 587, "SMTP port"),
+        "security": (STR, "starttls", "starttls, tls or none"),
+        "username": (STR, "", "SMTP user; the password comes from " + ENV_SMTP_PASSWORD),
+        "timeout": (FLOAT, 30, "seconds"),
+    },
+    "serve": {
+        "host": (STR, "127.0.0.1", "address Datasette binds to"),
+        "port": (INT, 8001, "port Datasette listens on"),
+    },
+}
+
+BRAND_KEYS: dict[str, tuple[Any, Any, str]] = {
+    "name": (STR, REQUIRED, "the brand's display name"),
+    "keywords": (LIST, REQUIRED, "words and \"quoted phrases\" that mean the brand"),
+    "exclude": (LIST, [], "terms that mean a mention is not about the brand"),
+    "exclude_authors": (LIST, [], "authors to ignore (e.g. the brand's own accounts)"),
+    "exclude_subreddits": (LIST, [], "subreddits to ignore"),
+    "lexicon": (DICT, {}, "sentiment overrides, word = valence (-4..4)"),
+    "sources": (LIST, [], "the sources to watch"),
+}
+
+COMMON_SOURCE_KEYS: dict[str, tuple[Any, Any, str]] = {
+    "type": (STR, REQUIRED, "source type"),
+    "enabled": (BOOL, True, "set false to pause this source"),
+    "match": (BOOL, True, "keep only mentions that match the brand's keywords"),
+}
+
+SOURCE_KEYS: dict[str, dict[str, tuple[Any, Any, str]]] = {
+    "feed": {"url": (STR, REQUIRED, "RSS or Atom feed URL, e.g. a Google Alerts feed")},
+    "hackernews": {
+        "query": (STR, "", "search terms (default: the brand's keywords)"),
+        "base_url": (STR, "https://hn.algolia.com", "Algolia API base URL"),
+    },
+    "reddit": {
+        "search": (BOOL, True, "site-wide search for the brand's keywords"),
+        "subreddits": (LIST, [], "subreddits whose new posts and comments are read"),
+        "comments": (BOOL, True, "read comment trees of matched posts"),
+    },
+    "schemaorg": {"url": (STR, REQUIRED, "a page with schema.org Review markup")},
+    "trustpilot": {"url": (STR, REQUIRED, "a Trustpilot company page URL")},
+    "appstore": {
+        "app_id": (STR, REQUIRED, "the App Store app id (digits)"),
+        "countries": (LIST, ["us"], "two-letter store countries"),
+        "base_url": (STR, "https://itunes.apple.com", "RSS feed base URL"),
+    },
+    "css": {
+        "url": (STR, REQUIRED, "first page URL"),
+        "review": (STR, REQUIRED, "CSS selector of one review block"),
+        "text": (STR, REQUIRED, "selector of the review text inside a block"),
+        "rating": (STR, "", "selector of the rating"),
+        "date": (STR, "", "selector of the date"),
+        "author": (STR, "", "selector of the author"),
+        "title": (STR, "", "selector of the title"),
+        "next": (STR, "", "selector of the next-page link"),
+    },
+}
+# Review pages of the brand itself are about the brand: no keyword filter by default.
+MATCH_DEFAULT = {"schemaorg": False, "trustpilot": False, "appstore": False, "css": False}
+
+
+# --- result types -----------------------------------------------------------------
+@dataclass
+class Source:
+    type: str
+    options: dict[str, Any]
+    enabled: bool = True
+    match: bool = True
+    where: str = ""  # "brands[0].sources[1]", for error messages
+
+    @property
+    def label(self) -> str:
+        return f"{self.type} {self.where}"
+
+
+@dataclass
+class Brand:
+    name: str
+    keywords: list[str]
+    exclude: list[str] = field(default_factory=list)
+    exclude_authors: list[str] = field(default_factory=list)
+    exclude_subreddits: list[str] = field(default_factory=list)
+    lexicon: dict[str, float] = field(default_factory=dict)
+    sources: list[Source] = field(default_factory=list)
+
+
+@dataclass
+class Secrets:
+    reddit_client_id: str | None = None
+    reddit_client_secret: str | None = None
+    smtp_password: str | None = None
+
+    def __repr__(self) -> str:  # never print a secret by accident
+        return "Secrets(<hidden>)"
+
+
+@dataclass
+class Config:
+    path: Path | None
+    database: Path
+    earful: dict[str, Any]
+    http: dict[str, Any]
+    reddit: dict[str, Any]
+    detection: dict[str, Any]
+    alerts: dict[str, Any]
+    smtp: dict[str, Any] | None
+    serve: dict[str, Any]
+    brands: list[Brand]
+    secrets: Secrets
+
+    def brand(self, name: str) -> Brand:
+        for brand in self.brands:
+            if brand.name == name:
+                return brand
+        raise ConfigError(f"{self.path}: no brand named {name!r} (brands: "
+                          f"{', '.join(b.name for b in self.brands) or 'none'})")
+
+
+# --- loading ----------------------------------------------------------------------
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    return Path(explicit or os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG)
+
+
+def load(path: str | os.PathLike | None = None, *, db: str | os.PathLike | None = None,
+         need_secrets: bool = True) -> Config:
+    """Read and validate the config; ``db`` (or ``$EARFUL_DB``) overrides its database."""
+    cfg_path = config_path(path)
+    try:
+        raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{cfg_path}: config file not found (write a starter one with `earful init`, "
+            f"or point --config / ${ENV_CONFIG} at yours)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{cfg_path}: cannot read the config file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{cfg_path}: not valid TOML: {exc}") from None
+    return parse(raw, cfg_path, db=db, env=os.environ, need_secrets=need_secrets)
+
+
+def parse(raw: dict[str, Any], path: Path | None, *, db: str | os.PathLike | None = None,
+          env: Any = None, need_secrets: bool = True) -> Config:
+    env = os.environ if env is None else env
+    where = str(path) if path else "config"
+    _check_keys(raw, {**{k: None for k in SECTIONS}, "brands": None}, where, "")
+    sections: dict[str, dict[str, Any]] = {}
+    for name, schema in SECTIONS.items():
+        table = raw.get(name)
+        if table is None:
+            sections[name] = None if name == "smtp" else _fill({}, schema, where, name)
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table")
+        sections[name] = _fill(table, schema, where, name)
+
+    brands_raw = raw.get("brands", [])
+    if not isinstance(brands_raw, list):
+        raise ConfigError(f"{where}: 'brands' must be an array of tables ([[brands]])")
+    brands = [_brand(b, where, f"brands[{i}]") for i, b in enumerate(brands_raw)]
+    names = [b.name for b in brands]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{where}: brands: the name {name!r} is used twice")
+
+    security = sections["smtp"]["security"] if sections["smtp"] else "starttls"
+    if security not in ("starttls", "tls", "none"):
+        raise ConfigError(f"{where}: smtp.security: expected 'starttls', 'tls' or 'none', "
+                          f"got {security!r}")
+
+    secrets = Secrets(
+        reddit_client_id=env.get(ENV_REDDIT_ID) or None,
+        reddit_client_secret=env.get(ENV_REDDIT_SECRET) or None,
+        smtp_password=env.get(ENV_SMTP_PASSWORD) or None,
+    )
+    if need_secrets:
+        _check_secrets(brands, sections, secrets, where)
+
+    database = Path(db or env.get(ENV_DB) or sections["earful"]["database"])
+    return Config(path=path, database=database, brands=brands, secrets=secrets,
+                  **{name: sections[name] for name in SECTIONS})
+
+
+def _check_secrets(brands: list[Brand], sections: dict, secrets: Secrets, where: str) -> None:
+    uses_reddit = [s for b in brands for s in b.sources if s.type == "reddit" and s.enabled]
+    if uses_reddit and not sections["reddit"]["praw_site"]:
+        missing = [n for n, v in ((ENV_REDDIT_ID, secrets.reddit_client_id),
+                                  (ENV_REDDIT_SECRET, secrets.reddit_client_secret)) if not v]
+        if missing:
+            raise ConfigError(
+                f"{where}: {uses_reddit[0].where} (reddit) needs the environment variable "
+                f"{' and '.join(missing)} (or set reddit.praw_site to use a praw.ini site)"
+            )
+    smtp = sections["smtp"]
+    if smtp and smtp["username"] and not secrets.smtp_password:
+        raise ConfigError(f"{where}: smtp.username is set, so the environment variable "
+                          f"{ENV_SMTP_PASSWORD} must hold the SMTP password")
+
+
+def _brand(raw: Any, where: str, at: str) -> Brand:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {at} must be a table")
+    values = _fill(raw, BRAND_KEYS, where, at)
+    if not values["keywords"]:
+        raise ConfigError(f"{where}: {at}.keywords: give at least one keyword")
+    for key in ("keywords", "exclude", "exclude_authors", "exclude_subreddits"):
+        _all_str(values[key], where, f"{at}.{key}")
+    for word, valence in values["lexicon"].items():
+        if not isinstance(valence, int | float) or isinstance(valence, bool):
+            raise ConfigError(f"{where}: {at}.lexicon.{word}: expected a number from -4 to 4, "
+                              f"got {valence!r}")
+    sources = [_source(s, where, f"{at}.sources[{i}]") for i, s in enumerate(values["sources"])]
+    return Brand(
+        name=values["name"], keywords=values["keywords"], exclude=values["exclude"],
+        exclude_authors=values["exclude_authors"], exclude_subreddits=values["exclude_subreddits"],
+        lexicon={k.lower(): float(v) for k, v in values["lexicon"].items()}, sources=sources,
+    )
+
+
+def _source(raw: Any, where: str, at: str) -> Source:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {at} must be a table ([[brands.sources]])")
+    kind = raw.get("type")
+    if kind not in SOURCE_KEYS:
+        hint = _did_you_mean(str(kind), SOURCE_KEYS)
+        raise ConfigError(f"{where}: {at}.type: expected one of {', '.join(SOURCE_KEYS)}, "
+                          f"got {kind!r}{hint}")
+    schema = {**COMMON_SOURCE_KEYS, **SOURCE_KEYS[kind]}
+    values = _fill(raw, schema, where, at)
+    if "match" not in raw:
+        values["match"] = MATCH_DEFAULT.get(kind, True)
+    for key, (expected, _, _) in SOURCE_KEYS[kind].items():
+        if expected is LIST:
+            _all_str(values[key], where, f"{at}.{key}")
+    options = {k: v for k, v in values.items() if k not in COMMON_SOURCE_KEYS}
+    return Source(type=kind, options=options, enabled=values["enabled"], match=values["match"],
+                  where=at)
+
+
+def _fill(raw: dict[str, Any], schema: dict[str, tuple], where: str, at: str) -> dict[str, Any]:
+    _check_keys(raw, schema, where, at)
+    out: dict[str, Any] = {}
+    for key, (expected, default, desc) in schema.items():
+        name = f"{at}.{key}" if at else key
+        if key not in raw:
+            if default is REQUIRED:
+                raise ConfigError(f"{where}: {name} is missing ({desc})")
+            out[key] = list(default) if isinstance(default, list) else (
+                dict(default) if isinstance(default, dict) else default)
+            continue
+        value = raw[key]
+        ok = isinstance(value, expected) and not (
+            isinstance(value, bool) and expected in (INT, FLOAT))
+        if not ok:
+            raise ConfigError(
+                f"{where}: {name}: expected {_type_name(expected)} ({desc}), got {value!r}"
+            )
+        out[key] = value
+    return out
+
+
+def _check_keys(raw: dict[str, Any], allowed: dict[str, Any], where: str, at: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            name = f"{at}.{key}" if at else key
+            raise ConfigError(f"{where}: unknown key '{name}'{_did_you_mean(key, allowed)}")
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _all_str(values: list, where: str, name: str) -> None:
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: {name}: expected a list of non-empty strings, "
+                              f"found {value!r}")
+
+
+def _type_name(expected: Any) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", list: "a list",
+            dict: "a table"}.get(expected, "a number")
+
+
+STARTER = '''\
+# earful configuration. Secrets never go in this file: they come from the environment.
+#   Reddit: EARFUL_REDDIT_CLIENT_ID and EARFUL_REDDIT_CLIENT_SECRET (a read-only "script" app
+#           from https://www.reddit.com/prefs/apps), or a praw.ini site (reddit.praw_site).
+#   SMTP:   EARFUL_SMTP_PASSWORD when smtp.username is set.
+
+[earful]
+database = "data/earful.db"                    # or $EARFUL_DB / --db
+contact = "https://example.com/about-our-bot"  # sent in the User-Agent so sites can reach you
+datasette_url = "http://127.0.0.1:8001"        # base URL for links in alert emails
+
+[http]
+min_delay_seconds = 1.0   # politeness: at least this long between requests to one host
+max_pages = 10            # page cap per source per run
+
+[reddit]
+username = ""             # your Reddit username: Reddit's rules want it in the User-Agent
+
+[detection]
+false_alarms_per_month = 1   # sensitivity: at most this many false alerts a month per brand
+
+[alerts]
+recipients = ["support@example.com"]
+sender = "earful@example.com"
+outbox = "data/outbox"       # without [smtp], alerts are written here as .eml files
+
+# [smtp]
+# host = "smtp.example.com"
+# port = 587
+# security = "starttls"      # starttls, tls (implicit, usually port 465) or none
+# username = "earful@example.com"
+
+[serve]
+host = "127.0.0.1"
+port = 8001
+
+[[brands]]
+name = "Acme"
+keywords = ["acme", "\\"acme cloud\\""]   # whole words, case-insensitive; quotes make a phrase
+exclude = ["wile e. coyote"]              # a mention containing one of these is dropped
+# lexicon = { killer = 0.0 }              # a product called "Killer" is not negative
+
+[[brands.sources]]
+type = "feed"                             # RSS/Atom, e.g. a Google Alerts feed
+url = "https://www.google.com/alerts/feeds/00000000000000000000/0000000000000000000"
+
+[[brands.sources]]
+type = "hackernews"
+
+# [[brands.sources]]
+# type = "reddit"
+# search = true
+# subreddits = ["acme"]
+
+# [[brands.sources]]
+# type = "trustpilot"
+# url = "https://www.trustpilot.com/review/acme.example"
+'''

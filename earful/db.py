@@ -1,0 +1,430 @@
+"""The SQLite store: schema migrations, connection settings and the save_* writers.
+
+One file holds the whole state (see ``../shared/design/storage.md``). Every write goes
+through sqlite-utils inside ``db.atomic()``; each stage commits its rows together with the
+position it reached, so a killed run loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from collectors.base import Mention, iso
+
+BUSY_TIMEOUT_MS = 15_000
+
+
+class StoreError(Exception):
+    """The database cannot be opened or written. The message names the path."""
+
+
+def now_iso() -> str:
+    return iso(dt.datetime.now(dt.timezone.utc))
+
+
+def connect(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the database in WAL mode and bring its schema up to date."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the database folder: {exc.strerror}") from None
+    if path.exists() and path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a database file")
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        db = sqlite_utils.Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.enable_wal()
+        db.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode; a crash loses no commit
+        db.execute("PRAGMA foreign_keys = ON")
+        if migrate_schema:
+            migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+    return db
+
+
+# --- migrations -------------------------------------------------------------------
+# Numbered, applied in order, each in its own transaction and recorded in `migrations`.
+# Every statement is idempotent as well, so a migration interrupted half-way is safe.
+
+def _m001_core(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS mentions (
+            id TEXT PRIMARY KEY,              -- source:native_id
+            source TEXT NOT NULL,
+            native_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            brand TEXT NOT NULL,
+            target TEXT,
+            url TEXT,
+            author TEXT,
+            title TEXT,
+            body TEXT,
+            rating REAL,
+            lang TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            parent_id TEXT,
+            extra TEXT,
+            created_at TEXT NOT NULL,
+            collected_at TEXT NOT NULL,
+            updated_at TEXT,
+            first_seen_run INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS mentions_collected ON mentions(collected_at, id);
+        CREATE INDEX IF NOT EXISTS mentions_brand_created ON mentions(brand, created_at);
+        CREATE INDEX IF NOT EXISTS mentions_brand_source_created
+            ON mentions(brand, source, created_at);
+
+        CREATE TABLE IF NOT EXISTS scores (
+            mention_id TEXT NOT NULL REFERENCES mentions(id),
+            model TEXT NOT NULL,
+            version TEXT NOT NULL,
+            score REAL NOT NULL,
+            label TEXT NOT NULL,
+            text_score REAL,
+            rating_score REAL,
+            disagrees INTEGER NOT NULL DEFAULT 0,
+            lang TEXT,
+            scored_at TEXT NOT NULL,
+            PRIMARY KEY (mention_id, model, version)
+        );
+        CREATE TABLE IF NOT EXISTS models (
+            model TEXT NOT NULL,
+            version TEXT NOT NULL,
+            current INTEGER NOT NULL DEFAULT 0,
+            first_used_at TEXT NOT NULL,
+            PRIMARY KEY (model, version)
+        );
+        CREATE TABLE IF NOT EXISTS labels (
+            mention_id TEXT PRIMARY KEY REFERENCES mentions(id),
+            label TEXT NOT NULL CHECK (label IN ('negative', 'neutral', 'positive')),
+            labelled_by TEXT,
+            labelled_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS triage (
+            mention_id TEXT PRIMARY KEY REFERENCES mentions(id),
+            status TEXT NOT NULL DEFAULT 'new'
+                CHECK (status IN ('new', 'acknowledged', 'resolved', 'ignored')),
+            owner TEXT,
+            note TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS buckets (
+            brand TEXT NOT NULL,
+            series TEXT NOT NULL,             -- 'all' or a source name
+            bucket_at TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            y INTEGER NOT NULL,
+            expected REAL,
+            PRIMARY KEY (brand, series, bucket_at)
+        );
+        CREATE TABLE IF NOT EXISTS detector_states (
+            brand TEXT NOT NULL,
+            series TEXT NOT NULL,
+            state TEXT NOT NULL,              -- JSON, at checkpoint_at
+            checkpoint_at TEXT NOT NULL,      -- last bucket folded into state
+            last_bucket_at TEXT NOT NULL,     -- last bucket looked at (re-read next run)
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (brand, series)
+        );
+        CREATE TABLE IF NOT EXISTS episodes (
+            id TEXT PRIMARY KEY,              -- brand/series/opened_at
+            brand TEXT NOT NULL,
+            series TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+            opened_at TEXT NOT NULL,
+            closed_at TEXT,
+            rule TEXT NOT NULL,
+            params TEXT NOT NULL,
+            count INTEGER,
+            expected REAL,
+            share REAL,
+            baseline_share REAL,
+            statistic REAL,
+            threshold REAL,
+            peak_statistic REAL,
+            peak_count INTEGER,
+            escalations INTEGER NOT NULL DEFAULT 0,
+            summary TEXT,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS episodes_brand_opened ON episodes(brand, opened_at);
+        CREATE TABLE IF NOT EXISTS alerts (
+            id TEXT PRIMARY KEY,              -- episode id + event, or digest/health key
+            kind TEXT NOT NULL,               -- open, escalate, close, digest, health
+            episode_id TEXT REFERENCES episodes(id),
+            brand TEXT,
+            event_at TEXT,
+            recipients TEXT NOT NULL,         -- JSON list
+            subject TEXT,
+            message_id TEXT NOT NULL,
+            thread_id TEXT,                   -- Message-ID this one replies to
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            delivered_to TEXT,                -- smtp host or .eml path
+            last_error TEXT
+        );
+        CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status);
+        CREATE TABLE IF NOT EXISTS runs (
+            id INTEGER PRIMARY KEY,
+            command TEXT NOT NULL,
+            pid INTEGER,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,             -- running, ok, partial, failed
+            new_mentions INTEGER NOT NULL DEFAULT 0,
+            scored INTEGER NOT NULL DEFAULT 0,
+            episodes_opened INTEGER NOT NULL DEFAULT 0,
+            alerts_sent INTEGER NOT NULL DEFAULT 0,
+            message TEXT
+        );
+        CREATE TABLE IF NOT EXISTS source_runs (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            brand TEXT NOT NULL,
+            source TEXT NOT NULL,
+            target TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            duration_s REAL,
+            status TEXT NOT NULL,             -- ok, error, rate_limited
+            seen INTEGER NOT NULL DEFAULT 0,
+            new_rows INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0,
+            http_errors TEXT,                 -- JSON {code: count}
+            message TEXT
+        );
+        CREATE INDEX IF NOT EXISTS source_runs_target
+            ON source_runs(brand, source, target, started_at);
+        CREATE TABLE IF NOT EXISTS cursors (
+            brand TEXT NOT NULL,
+            source TEXT NOT NULL,
+            target TEXT NOT NULL,
+            cursor TEXT NOT NULL,             -- JSON the collector keeps (newest seen, ETag...)
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (brand, source, target)
+        );
+        CREATE TABLE IF NOT EXISTS stage_positions (
+            stage TEXT NOT NULL,              -- e.g. score:<model>:<version>, publish
+            position_at TEXT NOT NULL,        -- collected_at of the last row done
+            position_id TEXT NOT NULL,        -- its id: the tie-breaker
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (stage)
+        );
+        """
+    )
+
+
+def _m002_fts(db: sqlite_utils.Database) -> None:
+    table = db.table("mentions")
+    if not table.detect_fts():
+        table.enable_fts(["title", "body"], fts_version="FTS5", create_triggers=True,
+                         tokenize="porter")
+    # sqlite-utils' update trigger re-indexes on *any* update; ours only when text changes,
+    # so marking a row deleted or bumping updated_at costs no FTS work.
+    db.executescript(
+        """
+        DROP TRIGGER IF EXISTS mentions_au;
+        CREATE TRIGGER mentions_au AFTER UPDATE OF title, body ON mentions BEGIN
+          INSERT INTO mentions_fts (mentions_fts, rowid, title, body)
+            VALUES('delete', old.rowid, old.title, old.body);
+          INSERT INTO mentions_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
+        END;
+        """
+    )
+
+
+def _m003_views(db: sqlite_utils.Database) -> None:
+    # The sentiment that counts: a person's label wins over the current model's.
+    db.executescript(
+        """
+        DROP VIEW IF EXISTS mention_sentiments;
+        CREATE VIEW mention_sentiments AS
+        SELECT m.id AS mention_id, m.brand, m.source, m.created_at,
+               s.score, s.label AS model_label, l.label AS human_label,
+               COALESCE(l.label, s.label) AS label, s.model, s.version
+        FROM mentions m
+        LEFT JOIN models cur ON cur.current = 1
+        LEFT JOIN scores s ON s.mention_id = m.id AND s.model = cur.model
+             AND s.version = cur.version
+        LEFT JOIN labels l ON l.mention_id = m.id;
+        """
+    )
+
+
+def _m004_daily(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS daily_counts (
+            brand TEXT NOT NULL,
+            source TEXT NOT NULL,
+            day TEXT NOT NULL,
+            mentions INTEGER NOT NULL,
+            negatives INTEGER NOT NULL,
+            negative_share REAL,
+            avg_rating REAL,
+            PRIMARY KEY (brand, source, day)
+        );
+        """
+    )
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
+    (1, "core tables", _m001_core),
+    (2, "full-text search on mentions", _m002_fts),
+    (3, "mention_sentiments view", _m003_views),
+    (4, "daily_counts for charts", _m004_daily),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[int]:
+    """Apply the migrations this database has not seen; return their numbers."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS migrations "
+        "(id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT id FROM migrations")}
+    applied = []
+    for number, name, fn in MIGRATIONS:
+        if number in done:
+            continue
+        with db.atomic():
+            fn(db)
+            db.execute("INSERT OR IGNORE INTO migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                       [number, name, now_iso()])
+        applied.append(number)
+    return applied
+
+
+# --- mentions ---------------------------------------------------------------------
+MUTABLE = ("title", "body", "deleted", "rating", "url", "author")
+
+
+def save_mentions(db: sqlite_utils.Database, brand: str, mentions: Iterable[Mention],
+                  *, run_id: int | None = None, collected_at: str | None = None) -> tuple[int, int]:
+    """Store a batch of mentions for ``brand``; return (new, changed).
+
+    Ids already stored are looked up first, so re-collecting the same items inserts
+    nothing and re-indexes nothing: only rows whose mutable fields really changed are
+    updated (an edited body, a deletion at the source). Call inside ``db.atomic()``.
+    """
+    batch = {m.id: m for m in mentions}
+    if not batch:
+        return 0, 0
+    collected_at = collected_at or now_iso()
+    existing: dict[str, dict[str, Any]] = {}
+    ids = list(batch)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(
+            f"SELECT id, {', '.join(MUTABLE)} FROM mentions WHERE id IN ({marks})", chunk
+        ).fetchall():
+            existing[row[0]] = dict(zip(MUTABLE, row[1:], strict=True))
+    new_rows = []
+    changed = 0
+    for mention_id, mention in batch.items():
+        row = _row(mention, brand)
+        if mention_id not in existing:
+            row.update(collected_at=collected_at, first_seen_run=run_id)
+            new_rows.append(row)
+            continue
+        old = existing[mention_id]
+        update = {k: row[k] for k in MUTABLE if row[k] != old[k] and not (
+            # a later "[deleted]" never wipes the text we already have
+            k in ("title", "body", "author") and mention.deleted and old[k])}
+        if update:
+            update["updated_at"] = collected_at
+            db.table("mentions").update(mention_id, update)
+            changed += 1
+    if new_rows:
+        db.table("mentions").insert_all(new_rows, batch_size=500)
+    return len(new_rows), changed
+
+
+def _row(mention: Mention, brand: str) -> dict[str, Any]:
+    row = mention.as_row()
+    row["brand"] = brand
+    row["deleted"] = int(bool(mention.deleted))
+    row["extra"] = json.dumps(mention.extra, sort_keys=True) if mention.extra else None
+    return row
+
+
+# --- cursors and stage positions --------------------------------------------------
+def get_cursor(db: sqlite_utils.Database, brand: str, source: str, target: str) -> dict:
+    row = db.execute("SELECT cursor FROM cursors WHERE brand = ? AND source = ? AND target = ?",
+                     [brand, source, target]).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def save_cursor(db: sqlite_utils.Database, brand: str, source: str, target: str,
+                cursor: dict) -> None:
+    db.table("cursors").upsert(
+        {"brand": brand, "source": source, "target": target,
+         "cursor": json.dumps(cursor, sort_keys=True), "updated_at": now_iso()},
+        pk=("brand", "source", "target"),
+    )
+
+
+def get_position(db: sqlite_utils.Database, stage: str) -> tuple[str, str]:
+    row = db.execute("SELECT position_at, position_id FROM stage_positions WHERE stage = ?",
+                     [stage]).fetchone()
+    return (row[0], row[1]) if row else ("", "")
+
+
+def save_position(db: sqlite_utils.Database, stage: str, position: tuple[str, str]) -> None:
+    db.table("stage_positions").upsert(
+        {"stage": stage, "position_at": position[0], "position_id": position[1],
+         "updated_at": now_iso()}, pk="stage")
+
+
+def mentions_after(db: sqlite_utils.Database, position: tuple[str, str], limit: int,
+                   columns: str = "id, collected_at") -> list[sqlite3.Row]:
+    """The next ``limit`` mentions after ``position`` in (collected_at, id) order.
+
+    Many rows share a collected_at, so the id breaks ties; the index
+    mentions_collected(collected_at, id) makes this a range scan whatever the table size.
+    """
+    at, last_id = position
+    cursor = db.execute(
+        f"SELECT {columns} FROM mentions WHERE collected_at > ? OR "
+        f"(collected_at = ? AND id > ?) ORDER BY collected_at, id LIMIT ?",
+        [at, at, last_id, limit],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# --- runs -------------------------------------------------------------------------
+def start_run(db: sqlite_utils.Database, command: str, pid: int) -> int:
+    with db.atomic():
+        return db.table("runs").insert(
+            {"command": command, "pid": pid, "started_at": now_iso(), "status": "running"}
+        ).last_pk
+
+
+def finish_run(db: sqlite_utils.Database, run_id: int, status: str, **counts: Any) -> None:
+    with db.atomic():
+        db.table("runs").update(run_id, {"finished_at": now_iso(), "status": status, **counts})
+
+
+def record_source_run(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+    row = dict(row)
+    if isinstance(row.get("http_errors"), dict):
+        row["http_errors"] = json.dumps({str(k): v for k, v in row["http_errors"].items()},
+                                        sort_keys=True) if row["http_errors"] else None
+    db.table("source_runs").insert(row)
