@@ -26,7 +26,7 @@ class StoreError(Exception):
 
 
 def now_iso() -> str:
-    return iso(dt.datetime.now(dt.timezone.utc))
+    return iso(dt.datetime.now(dt.UTC))
 
 
 def connect(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Database:

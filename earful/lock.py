@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+from .db import StoreError
+
 
 class LockBusy(Exception):
     """Another earful run holds the lock for this database."""
@@ -23,8 +25,12 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"{self.path.parent}: cannot use the database folder: "
+                             f"{exc.strerror}") from None
         deadline = time.monotonic() + self.wait_seconds
         while True:
             try:
@@ -35,7 +41,8 @@ class RunLock:
                     holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
                     os.close(fd)
                     raise LockBusy(
-                        f"another earful run (pid {holder or '?'}) is using {self.path.with_suffix('')}"
+                        f"another earful run (pid {holder or '?'}) is using "
+                        f"{self.path.with_suffix('')}"
                     ) from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)

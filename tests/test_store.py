@@ -72,7 +72,8 @@ def test_edits_update_and_deletions_keep_the_text(db):
 
 def test_cursor_position_breaks_ties_on_id(db):
     with db.atomic():
-        store.save_mentions(db, "Acme", [mention(i) for i in range(7)], collected_at="2026-11-10T00:00:00Z")
+        store.save_mentions(db, "Acme", [mention(i) for i in range(7)],
+                            collected_at="2026-11-10T00:00:00Z")
     seen, position = [], ("", "")
     while rows := store.mentions_after(db, position, 3):
         seen += [r["id"] for r in rows]

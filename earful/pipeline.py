@@ -1,0 +1,396 @@
+"""The stages of a run: collect -> score -> detect -> alert -> publish.
+
+Every stage is incremental and idempotent: it reads where it got to from the database,
+works on what is new since, and commits its rows together with its new position. A run
+killed at any point is completed by the next one with nothing lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from analysis import sentiment, spikes
+from analysis.matching import Matcher
+from collectors.base import Collector, CollectorError, Mention, iso
+
+from . import db as store
+from .config import Brand, Config, Source
+
+log = logging.getLogger("earful")
+
+BATCH = 200  # mentions per collect transaction
+SCORE_BATCH = 2000
+REREAD_BUCKETS = 2  # late mentions: the last buckets are counted again next run
+MAX_BACKFILL_DAYS = 90  # a new series starts at most this far back
+
+
+@dataclass
+class StageResult:
+    new_mentions: int = 0
+    scored: int = 0
+    episodes_opened: int = 0
+    alerts_sent: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def merge(self, other: StageResult) -> None:
+        self.new_mentions += other.new_mentions
+        self.scored += other.scored
+        self.episodes_opened += other.episodes_opened
+        self.alerts_sent += other.alerts_sent
+        self.failures.extend(other.failures)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@contextmanager
+def progress(length: int, label: str, enabled: bool) -> Iterator[Any]:
+    """A click progress bar on a terminal, nothing otherwise (cron, pipes, tests)."""
+    if enabled and length > 0 and sys.stderr.isatty():
+        import click
+
+        with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+            yield bar
+    else:
+        class _Null:
+            def update(self, n: int) -> None:
+                pass
+
+        yield _Null()
+
+
+# --- collect ------------------------------------------------------------------------
+def collect(db: sqlite_utils.Database, config: Config, run_id: int | None,
+            collectors_for: Any, brands: list[str] | None = None) -> StageResult:
+    """Collect every enabled source of every brand; a failing source never stops the others.
+
+    ``collectors_for(config, brand, source)`` yields (collector, target) pairs: see
+    ``earful.sources``. Mentions are committed in batches; a target's cursor only once the
+    target is finished, so an interrupted target is simply collected again (ids dedupe).
+    """
+    result = StageResult()
+    for brand in config.brands:
+        if brands and brand.name not in brands:
+            continue
+        matcher = Matcher(brand.keywords, exclude=brand.exclude,
+                          exclude_authors=brand.exclude_authors,
+                          exclude_subreddits=brand.exclude_subreddits)
+        for source in brand.sources:
+            if not source.enabled:
+                continue
+            try:
+                pairs = list(collectors_for(config, brand, source))
+            except CollectorError as exc:
+                result.failures.append(f"{brand.name} {source.label}: {exc}")
+                log.error("%s: %s: %s", brand.name, source.label, exc)
+                continue
+            for collector, target in pairs:
+                result.merge(_collect_target(db, brand, source, collector, target, matcher,
+                                             run_id))
+    return result
+
+
+def _collect_target(db: sqlite_utils.Database, brand: Brand, source: Source,
+                    collector: Collector, target: str, matcher: Matcher,
+                    run_id: int | None) -> StageResult:
+    result = StageResult()
+    started = time.monotonic()
+    started_at = store.now_iso()
+    collector.reset_stats()
+    cursor = store.get_cursor(db, brand.name, collector.source, target)
+    seen = new = 0
+    status, message = "ok", None
+    batch: list[Mention] = []
+
+    def flush() -> None:
+        nonlocal new
+        if not batch:
+            return
+        with db.atomic():
+            added, _ = store.save_mentions(db, brand.name, batch, run_id=run_id)
+        new += added
+        batch.clear()
+
+    try:
+        for mention in collector.collect(target, cursor):
+            seen += 1
+            if source.match and not matcher.matches(mention):
+                continue
+            batch.append(mention)
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+        with db.atomic():
+            store.save_cursor(db, brand.name, collector.source, target, cursor)
+    except CollectorError as exc:
+        flush()  # keep what arrived before the failure
+        status = "rate_limited" if exc.rate_limited else "error"
+        message = str(exc)
+    except Exception as exc:  # a bug in one parser must not stop the other sources
+        flush()
+        status, message = "error", f"{collector.source} {target}: {type(exc).__name__}: {exc}"
+        log.debug("collector crashed", exc_info=True)
+    if message:
+        result.failures.append(f"{brand.name}: {message}")
+        log.error("%s: %s", brand.name, message)
+    stats = collector.stats
+    with db.atomic():
+        store.record_source_run(db, {
+            "run_id": run_id, "brand": brand.name, "source": collector.source,
+            "target": target, "started_at": started_at, "finished_at": store.now_iso(),
+            "duration_s": round(time.monotonic() - started, 3), "status": status,
+            "seen": seen, "new_rows": new, "requests": stats.requests,
+            "http_errors": dict(stats.http_errors), "message": message,
+        })
+    log.info("%s %s %s: %d seen, %d new (%s)", brand.name, collector.source, target, seen, new,
+             status)
+    result.new_mentions = new
+    return result
+
+
+# --- score --------------------------------------------------------------------------
+def score_stage_key() -> str:
+    return f"score:{sentiment.MODEL}:{sentiment.VERSION}"
+
+
+def score(db: sqlite_utils.Database, config: Config, *, show_progress: bool = True) -> int:
+    """Score mentions collected since the last score run, with the current model version.
+
+    A new model version has its own position, so it rescores everything once (a backfill
+    with a progress bar) into new rows; earlier versions' scores stay as they were.
+    """
+    stage = score_stage_key()
+    with db.atomic():
+        db.execute("UPDATE models SET current = (model = ? AND version = ?)",
+                   [sentiment.MODEL, sentiment.VERSION])
+        db.execute("INSERT OR IGNORE INTO models (model, version, current, first_used_at) "
+                   "VALUES (?, ?, 1, ?)", [sentiment.MODEL, sentiment.VERSION, store.now_iso()])
+    position = store.get_position(db, stage)
+    lexicons = {b.name: b.lexicon or None for b in config.brands}
+    remaining = 0
+    if show_progress and sys.stderr.isatty():
+        remaining = db.execute(
+            "SELECT count(*) FROM mentions WHERE collected_at > ? OR (collected_at = ? AND id > ?)",
+            [position[0], position[0], position[1]]).fetchone()[0]
+    total = 0
+    with progress(remaining, "Scoring", show_progress) as bar:
+        while True:
+            rows = store.mentions_after(db, position, SCORE_BATCH,
+                                        "id, collected_at, brand, title, body, rating")
+            if not rows:
+                break
+            scored_at = store.now_iso()
+            out = []
+            for row in rows:
+                text = "\n".join(p for p in (row["title"], row["body"]) if p)
+                result = sentiment.analyze(text, row["rating"], lexicons.get(row["brand"]))
+                out.append({
+                    "mention_id": row["id"], "model": sentiment.MODEL,
+                    "version": sentiment.VERSION, "score": round(result.score, 4),
+                    "label": result.label,
+                    "text_score": (None if result.text_score is None
+                                   else round(result.text_score, 4)),
+                    "rating_score": result.rating_score, "disagrees": int(result.disagrees),
+                    "lang": result.lang, "scored_at": scored_at,
+                })
+            position = (rows[-1]["collected_at"], rows[-1]["id"])
+            with db.atomic():
+                db.table("scores").insert_all(out, ignore=True)
+                store.save_position(db, stage, position)
+            total += len(rows)
+            bar.update(len(rows))
+    return total
+
+
+# --- detect -------------------------------------------------------------------------
+def hour_floor(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def detector_params(config: Config) -> dict[str, Any]:
+    return {"false_alarms_per_month": config.detection["false_alarms_per_month"],
+            "bucket_hours": config.detection["bucket_hours"]}
+
+
+def detect(db: sqlite_utils.Database, config: Config, *, now: dt.datetime | None = None,
+           brands: list[str] | None = None) -> StageResult:
+    """Feed every closed bucket since the last run to the detector, in order, per brand.
+
+    The state is persisted at a checkpoint ``REREAD_BUCKETS`` behind the newest closed
+    bucket, so the next run counts those buckets again (late mentions) and replays them;
+    events it already recorded are keyed by time and are not recorded twice.
+    """
+    result = StageResult()
+    now = now or utcnow()
+    step = dt.timedelta(hours=config.detection["bucket_hours"])
+    end = hour_floor(now)  # buckets starting before this are closed
+    params = detector_params(config)
+    for brand in config.brands:
+        if brands and brand.name not in brands:
+            continue
+        result.merge(_detect_series(db, config, brand.name, "all", end, step, params))
+    return result
+
+
+def _detect_series(db: sqlite_utils.Database, config: Config, brand: str, series: str,
+                   end: dt.datetime, step: dt.timedelta, params: dict[str, Any]) -> StageResult:
+    result = StageResult()
+    row = db.execute("SELECT state, checkpoint_at FROM detector_states WHERE brand = ? AND "
+                     "series = ?", [brand, series]).fetchone()
+    if row:
+        state = json.loads(row[0])
+        start = parse_iso(row[1]) + step
+    else:
+        first = db.execute("SELECT min(created_at) FROM mentions WHERE brand = ?",
+                           [brand]).fetchone()[0]
+        if first is None:
+            return result
+        start = max(hour_floor(parse_iso(first)), end - dt.timedelta(days=MAX_BACKFILL_DAYS))
+        state = spikes.new_state(params)
+    if start >= end:
+        return result
+    counts = {
+        b: (n, y) for b, n, y in db.execute(
+            "SELECT strftime('%Y-%m-%dT%H:00:00Z', created_at) AS b, count(*), "
+            "coalesce(sum(label = 'negative'), 0) FROM mention_sentiments "
+            "WHERE brand = ? AND created_at >= ? AND created_at < ? GROUP BY b",
+            [brand, iso(start), iso(end)])
+    }
+    checkpoint_until = end - step * REREAD_BUCKETS
+    checkpoint_state, checkpoint_at = None, None
+    bucket_rows, events = [], []
+    moment = start
+    while moment < end:
+        at = iso(moment)
+        n, y = counts.get(at, (0, 0))
+        for event in spikes.step(state, at, n, y, params):
+            events.append(event)
+        bucket_rows.append({"brand": brand, "series": series, "bucket_at": at, "n": n, "y": y,
+                            "expected": state.get("expected")})
+        if moment < checkpoint_until:
+            checkpoint_state, checkpoint_at = copy.deepcopy(state), at
+        moment += step
+    with db.atomic():
+        db.table("buckets").upsert_all(bucket_rows, pk=("brand", "series", "bucket_at"))
+        for event in events:
+            result.episodes_opened += _record_event(db, config, brand, series, event)
+        if checkpoint_state is not None:
+            db.table("detector_states").upsert({
+                "brand": brand, "series": series, "state": json.dumps(checkpoint_state),
+                "checkpoint_at": checkpoint_at, "last_bucket_at": bucket_rows[-1]["bucket_at"],
+                "updated_at": store.now_iso()}, pk=("brand", "series"))
+    return result
+
+
+def _record_event(db: sqlite_utils.Database, config: Config, brand: str, series: str,
+                  event: dict[str, Any]) -> int:
+    """Turn a detector event into episode rows and a pending alert. Returns 1 if opened."""
+    numbers = event.get("numbers", {})
+    at = event["at"]
+    opened = 0
+    if event["type"] == "open":
+        episode_id = f"{brand}/{series}/{at}"
+        inserted = db.execute(
+            "INSERT OR IGNORE INTO episodes (id, brand, series, status, opened_at, rule, params, "
+            "count, expected, share, baseline_share, statistic, threshold, peak_statistic, "
+            "peak_count, summary, updated_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?)",
+            [episode_id, brand, series, at, event.get("rule", ""),
+             json.dumps(event.get("params", {}), sort_keys=True), numbers.get("count"),
+             numbers.get("expected"), numbers.get("share"), numbers.get("baseline_share"),
+             numbers.get("statistic"), numbers.get("threshold"), numbers.get("statistic"),
+             numbers.get("count"), event.get("summary"), store.now_iso()]).rowcount
+        opened = inserted
+    else:
+        row = db.execute("SELECT id FROM episodes WHERE brand = ? AND series = ? AND "
+                         "opened_at <= ? ORDER BY opened_at DESC LIMIT 1",
+                         [brand, series, at]).fetchone()
+        if row is None:
+            return 0
+        episode_id = row[0]
+        if event["type"] == "close":
+            db.execute("UPDATE episodes SET status = 'closed', closed_at = ?, updated_at = ? "
+                       "WHERE id = ?", [at, store.now_iso(), episode_id])
+        else:
+            db.execute(
+                "UPDATE episodes SET peak_statistic = max(coalesce(peak_statistic, 0), ?), "
+                "peak_count = max(coalesce(peak_count, 0), ?), updated_at = ? WHERE id = ?",
+                [numbers.get("statistic") or 0, numbers.get("count") or 0, store.now_iso(),
+                 episode_id])
+    if event["type"] == "close" and not config.alerts["send_closing_note"]:
+        return opened
+    from .alerts import queue_alert  # alerts imports pipeline helpers; avoid a cycle
+
+    queue_alert(db, config, kind=event["type"], episode_id=episode_id, brand=brand, event_at=at)
+    if event["type"] == "escalate":
+        db.execute("UPDATE episodes SET escalations = (SELECT count(*) FROM alerts WHERE "
+                   "episode_id = ? AND kind = 'escalate') WHERE id = ?", [episode_id, episode_id])
+    return opened
+
+
+# --- publish ------------------------------------------------------------------------
+def publish(db: sqlite_utils.Database) -> int:
+    """Refresh the per-day chart counts for the days touched since the last publish.
+
+    Work is proportional to what is new (mentions collected, labels changed), not to the
+    size of the table. Returns the number of (brand, day) groups refreshed.
+    """
+    position = store.get_position(db, "publish")
+    labels_since = store.get_position(db, "publish:labels")[0]
+    # Only what the score stage has reached: an unscored day counted now would stay wrong.
+    scored_up_to = store.get_position(db, score_stage_key())
+    touched: dict[str, set[str]] = {}
+    last = position
+    while last < scored_up_to:
+        rows = store.mentions_after(db, last, 5000, "id, collected_at, brand, created_at")
+        rows = [r for r in rows if (r["collected_at"], r["id"]) <= scored_up_to]
+        if not rows:
+            break
+        for row in rows:
+            touched.setdefault(row["brand"], set()).add(row["created_at"][:10])
+        last = (rows[-1]["collected_at"], rows[-1]["id"])
+    labelled = db.execute("SELECT m.brand, substr(m.created_at, 1, 10), max(l.labelled_at) "
+                          "FROM labels l JOIN mentions m ON m.id = l.mention_id "
+                          "WHERE l.labelled_at > ? GROUP BY 1, 2", [labels_since]).fetchall()
+    newest_label = labels_since
+    for brand, day, labelled_at in labelled:
+        touched.setdefault(brand, set()).add(day)
+        newest_label = max(newest_label, labelled_at)
+    groups = 0
+    with db.atomic():
+        for brand, days in touched.items():
+            for day in sorted(days):
+                rows = db.execute(
+                    "SELECT ms.source, count(*), coalesce(sum(ms.label = 'negative'), 0), "
+                    "avg(m.rating) FROM mention_sentiments ms JOIN mentions m ON m.id = "
+                    "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND "
+                    "ms.created_at < ? GROUP BY ms.source",
+                    [brand, day, day + "T99"]).fetchall()
+                db.execute("DELETE FROM daily_counts WHERE brand = ? AND day = ?", [brand, day])
+                db.table("daily_counts").insert_all(
+                    {"brand": brand, "source": source, "day": day, "mentions": n,
+                     "negatives": neg, "negative_share": round(neg / n, 4) if n else None,
+                     "avg_rating": None if avg is None else round(avg, 2)}
+                    for source, n, neg, avg in rows)
+                groups += 1
+        if last != position:
+            store.save_position(db, "publish", last)
+        if newest_label != labels_since:
+            store.save_position(db, "publish:labels", (newest_label, ""))
+    return groups

@@ -1,0 +1,75 @@
+"""Run stages under the lock, record the run, and say how it went.
+
+Used by every CLI command that writes. The CLI turns the outcome into an exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import db as store
+from . import pipeline
+from .alerts import alert_stage
+from .config import Config
+from .lock import RunLock
+
+log = logging.getLogger("earful")
+
+STAGES = ("collect", "score", "detect", "alert", "publish")
+
+
+@dataclass
+class Outcome:
+    result: pipeline.StageResult
+    run_id: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.result.failures
+
+
+def run(config: Config, stages: Sequence[str] = STAGES, *, command: str = "run",
+        collectors_for: Callable[..., Any] | None = None, brands: list[str] | None = None,
+        dry_run: bool = False, echo: Callable[[str], None] | None = None,
+        show_progress: bool = True) -> Outcome:
+    """Run ``stages`` in order. Raises LockBusy if another run holds the database."""
+    with RunLock(config.database, config.earful["lock_wait_seconds"]):
+        db = store.connect(config.database)
+        try:
+            run_id = store.start_run(db, command, os.getpid())
+            result = pipeline.StageResult()
+            status = "failed"
+            try:
+                if "collect" in stages:
+                    if collectors_for is None:
+                        from .sources import collectors_for as default_factory
+                        collectors_for = default_factory
+                    result.merge(pipeline.collect(db, config, run_id, collectors_for, brands))
+                if "score" in stages:
+                    result.scored = pipeline.score(db, config, show_progress=show_progress)
+                if "detect" in stages:
+                    result.merge(pipeline.detect(db, config, brands=brands))
+                if "alert" in stages:
+                    sent, failures = alert_stage(db, config, dry_run=dry_run, echo=echo)
+                    result.alerts_sent += sent
+                    result.failures.extend(failures)
+                    for failure in failures:
+                        log.error("%s", failure)
+                if "publish" in stages:
+                    pipeline.publish(db)
+                status = "partial" if result.failures else "ok"
+            finally:
+                store.finish_run(
+                    db, run_id, status, new_mentions=result.new_mentions, scored=result.scored,
+                    episodes_opened=result.episodes_opened, alerts_sent=result.alerts_sent,
+                    message="; ".join(result.failures)[:2000] or None)
+            log.info("run %d: %d new mentions, %d scored, %d episodes opened, %d alerts sent",
+                     run_id, result.new_mentions, result.scored, result.episodes_opened,
+                     result.alerts_sent)
+            return Outcome(result, run_id)
+        finally:
+            db.close()

@@ -1,0 +1,92 @@
+"""What `earful status` shows: per source its health, per brand its open episodes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlite_utils
+
+from . import db as store
+from .config import Config
+
+FAILING_RUNS = 3  # a source failing this many runs in a row is flagged
+SILENT_RUNS = 5  # ...or bringing nothing for this many runs and a day, when it usually does
+
+
+def health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """One dict per (brand, source, target) ever collected, newest runs considered first."""
+    out = []
+    targets = db.execute("SELECT DISTINCT brand, source, target FROM source_runs "
+                         "ORDER BY brand, source, target").fetchall()
+    for brand, source, target in targets:
+        recent = db.execute(
+            "SELECT started_at, status, new_rows, message FROM source_runs WHERE brand = ? AND "
+            "source = ? AND target = ? ORDER BY started_at DESC, id DESC LIMIT 20",
+            [brand, source, target]).fetchall()
+        last_ok = db.execute(
+            "SELECT max(started_at) FROM source_runs WHERE brand = ? AND source = ? AND "
+            "target = ? AND status = 'ok'", [brand, source, target]).fetchone()[0]
+        last_error = next(((r[0], r[3]) for r in recent if r[1] != "ok"), (None, None))
+        failing = 0
+        for row in recent:
+            if row[1] == "ok":
+                break
+            failing += 1
+        silent = 0
+        for row in recent:
+            if row[2]:
+                break
+            silent += 1
+        productive = sum(1 for r in recent if r[2]) / len(recent)
+        last_new = db.execute(
+            "SELECT max(started_at) FROM source_runs WHERE brand = ? AND source = ? AND "
+            "target = ? AND new_rows > 0", [brand, source, target]).fetchone()[0]
+        stale = (last_new is not None and silent >= SILENT_RUNS and productive >= 0.3 and
+                 _age_hours(last_new) >= 24)
+        flag = (f"failing {failing} runs in a row" if failing >= FAILING_RUNS else
+                f"nothing new for {silent} runs since {last_new}" if stale else "")
+        out.append({"brand": brand, "source": source, "target": target, "last_ok": last_ok,
+                    "last_error_at": last_error[0], "last_error": last_error[1],
+                    "failing_runs": failing, "flag": flag,
+                    "rows": db.execute("SELECT count(*) FROM mentions WHERE brand = ? AND "
+                                       "source = ? AND target = ?",
+                                       [brand, source, target]).fetchone()[0]})
+    return out
+
+
+def _age_hours(at: str) -> float:
+    then = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return (dt.datetime.now(dt.UTC) - then).total_seconds() / 3600
+
+
+def render_status(config: Config) -> str:
+    db = store.connect(config.database)
+    try:
+        lines = [f"Database {config.database}"]
+        last = db.execute("SELECT id, started_at, status, message FROM runs "
+                          "ORDER BY id DESC LIMIT 1").fetchone()
+        if last:
+            lines.append(f"Last run #{last[0]} at {last[1]}: {last[2]}")
+        lines += ["", "Sources:"]
+        for h in health(db):
+            mark = "!!" if h["flag"] else ("ok" if h["last_ok"] else "--")
+            lines.append(f"  {mark} {h['brand']} {h['source']} {h['target']}: {h['rows']} rows, "
+                         f"last worked {h['last_ok'] or 'never'}")
+            if h["flag"]:
+                lines.append(f"     {h['flag']}")
+            if h["last_error"]:
+                lines.append(f"     last error {h['last_error_at']}: {h['last_error']}")
+        lines += ["", "Episodes:"]
+        for brand in config.brands:
+            rows = db.execute("SELECT opened_at, summary FROM episodes WHERE brand = ? AND "
+                              "status = 'open' ORDER BY opened_at", [brand.name]).fetchall()
+            total = db.execute("SELECT count(*) FROM episodes WHERE brand = ?",
+                               [brand.name]).fetchone()[0]
+            lines.append(f"  {brand.name}: {len(rows)} open, {total} in all")
+            lines += [f"    open since {at}: {summary}" for at, summary in rows]
+        pending = db.execute("SELECT count(*) FROM alerts WHERE status != 'sent'").fetchone()[0]
+        lines += ["", f"Alerts waiting to be sent: {pending}"]
+        return "\n".join(lines)
+    finally:
+        db.close()
