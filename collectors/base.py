@@ -21,10 +21,10 @@ KINDS = ("post", "comment", "review", "story", "article")
 def iso(moment: dt.datetime | float | int) -> str:
     """UTC ISO-8601 text, second precision, ``Z`` suffix: sorts as text in SQLite."""
     if isinstance(moment, int | float):
-        moment = dt.datetime.fromtimestamp(moment, tz=dt.timezone.utc)
+        moment = dt.datetime.fromtimestamp(moment, tz=dt.UTC)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: str | float | int | None) -> str | None:
