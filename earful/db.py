@@ -8,6 +8,7 @@ position it reached, so a killed run loses at most the batch in flight.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -283,11 +284,21 @@ def _m004_daily(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_bulk_fts(db: sqlite_utils.Database) -> None:
+    # New rows are indexed in bulk by save_mentions (one INSERT ... SELECT per batch),
+    # which the ingest benchmark measured far faster than a trigger firing per row.
+    db.execute("DROP TRIGGER IF EXISTS mentions_ai")
+    # A short hash of the mutable fields lets re-collection compare without reading bodies.
+    if "fingerprint" not in {c.name for c in db.table("mentions").columns}:
+        db.execute("ALTER TABLE mentions ADD COLUMN fingerprint TEXT")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables", _m001_core),
     (2, "full-text search on mentions", _m002_fts),
     (3, "mention_sentiments view", _m003_views),
     (4, "daily_counts for charts", _m004_daily),
+    (5, "index new mentions into FTS in bulk", _m005_bulk_fts),
 ]
 
 
@@ -312,48 +323,73 @@ def migrate(db: sqlite_utils.Database) -> list[int]:
 
 # --- mentions ---------------------------------------------------------------------
 MUTABLE = ("title", "body", "deleted", "rating", "url", "author")
+COLUMNS = ("id", "source", "native_id", "kind", "brand", "target", "url", "author", "title",
+           "body", "rating", "lang", "deleted", "parent_id", "extra", "created_at",
+           "collected_at", "first_seen_run", "fingerprint")
+INSERT_MENTION = (f"INSERT INTO mentions ({', '.join(COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(COLUMNS))})")
+
+
+def fingerprint(mention: Mention) -> str:
+    values = (mention.title, mention.body, int(bool(mention.deleted)), mention.rating,
+              mention.url, mention.author)
+    return hashlib.blake2b(repr(values).encode(), digest_size=8).hexdigest()
 
 
 def save_mentions(db: sqlite_utils.Database, brand: str, mentions: Iterable[Mention],
                   *, run_id: int | None = None, collected_at: str | None = None) -> tuple[int, int]:
     """Store a batch of mentions for ``brand``; return (new, changed).
 
-    Ids already stored are looked up first, so re-collecting the same items inserts
-    nothing and re-indexes nothing: only rows whose mutable fields really changed are
-    updated (an edited body, a deletion at the source). Call inside ``db.atomic()``.
+    Ids already stored are looked up first (with a fingerprint of their mutable fields),
+    so re-collecting the same items inserts nothing and re-indexes nothing: only rows whose
+    mutable fields really changed are updated (an edited body, a deletion at the source).
+    Call inside ``db.atomic()``.
     """
     batch = {m.id: m for m in mentions}
     if not batch:
         return 0, 0
     collected_at = collected_at or now_iso()
-    existing: dict[str, dict[str, Any]] = {}
+    known: dict[str, str] = {}
     ids = list(batch)
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in db.execute(
-            f"SELECT id, {', '.join(MUTABLE)} FROM mentions WHERE id IN ({marks})", chunk
-        ).fetchall():
-            existing[row[0]] = dict(zip(MUTABLE, row[1:], strict=True))
+        known.update(db.execute(
+            f"SELECT id, fingerprint FROM mentions WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk).fetchall())
     new_rows = []
     changed = 0
     for mention_id, mention in batch.items():
-        row = _row(mention, brand)
-        if mention_id not in existing:
-            row.update(collected_at=collected_at, first_seen_run=run_id)
+        print_ = fingerprint(mention)
+        if mention_id not in known:
+            row = _row(mention, brand)
+            row.update(collected_at=collected_at, first_seen_run=run_id, fingerprint=print_)
             new_rows.append(row)
-            continue
-        old = existing[mention_id]
-        update = {k: row[k] for k in MUTABLE if row[k] != old[k] and not (
-            # a later "[deleted]" never wipes the text we already have
-            k in ("title", "body", "author") and mention.deleted and old[k])}
-        if update:
-            update["updated_at"] = collected_at
-            db.table("mentions").update(mention_id, update)
-            changed += 1
+        elif known[mention_id] != print_:
+            changed += _update_changed(db, mention, print_, collected_at)
     if new_rows:
-        db.table("mentions").insert_all(new_rows, batch_size=500)
+        # One prepared statement for the batch (sqlite-utils' insert_all spends longer on
+        # per-row type conversion than SQLite spends writing), then the new rowid range
+        # goes into the full-text index in one statement. Same transaction as the caller's.
+        before = db.execute("SELECT coalesce(max(rowid), 0) FROM mentions").fetchone()[0]
+        db.conn.executemany(INSERT_MENTION, [[row[c] for c in COLUMNS] for row in new_rows])
+        db.execute("INSERT INTO mentions_fts (rowid, title, body) SELECT rowid, title, body "
+                   "FROM mentions WHERE rowid > ?", [before])
     return len(new_rows), changed
+
+
+def _update_changed(db: sqlite_utils.Database, mention: Mention, print_: str,
+                    collected_at: str) -> int:
+    old = dict(zip(MUTABLE, db.execute(f"SELECT {', '.join(MUTABLE)} FROM mentions WHERE id = ?",
+                                       [mention.id]).fetchone(), strict=True))
+    row = _row(mention, "")
+    update = {k: row[k] for k in MUTABLE if row[k] != old[k] and not (
+        # a later "[deleted]" never wipes the text we already have
+        k in ("title", "body", "author") and mention.deleted and old[k])}
+    update["fingerprint"] = print_
+    if len(update) > 1:
+        update["updated_at"] = collected_at
+    db.table("mentions").update(mention.id, update)
+    return int(len(update) > 1)
 
 
 def _row(mention: Mention, brand: str) -> dict[str, Any]:

@@ -40,6 +40,9 @@ def run(config: Config, stages: Sequence[str] = STAGES, *, command: str = "run",
     with RunLock(config.database, config.earful["lock_wait_seconds"]):
         db = store.connect(config.database)
         try:
+            # We hold the lock, so a run still marked "running" died (killed, power cut).
+            with db.atomic():
+                db.execute("UPDATE runs SET status = 'killed' WHERE status = 'running'")
             run_id = store.start_run(db, command, os.getpid())
             result = pipeline.StageResult()
             status = "failed"
