@@ -1,0 +1,326 @@
+"""Negative-spike detection: causal, incremental, O(1) state per series. Pure.
+
+The state is a plain JSON-able dict that the pipeline persists between cron runs.
+
+    state = new_state(params)
+    events = step(state, bucket_at, n, y, params)   # mutates state, returns events
+
+Each event is a dict: {"type": "open" | "escalate" | "close", "at": bucket_at,
+"rule": ..., "params": {...}, "numbers": {"count", "total", "expected", "share",
+"baseline_share", "statistic", "threshold", ...}, "summary": "words for a support lead"}.
+
+How it decides (design: ``/work/shared/design/detection.md``):
+- a seasonal baseline of all mentions (level x weekday x hour, ``spike_baseline``) and a
+  smoothed negative share p0 give the expected negatives ``mu = p0 * max(expected, n)``;
+  taking the larger of the seasonal expectation and the bucket's actual volume means a
+  surge of ordinary chatter (negatives following volume) is not a negative storm;
+- three tests, any of which may open an episode: a Poisson CUSUM on negatives designed
+  for a ``rho``-fold rise, a binomial CUSUM on the negative share (p0 -> p1), and a
+  one-bucket tail test so a sudden storm fires in its first bucket. Counts are scaled by
+  a running over-dispersion estimate (quasi-likelihood), so bursty brands are not noisy;
+- thresholds come from the false-alarm budget (``calibration``);
+- a practical-size gate: at least ``min_excess`` negatives above expectation;
+- episodes: one "open" email; "escalate" only when a statistic passes twice its threshold
+  and the burst since the last email is at least twice the one it reported; "close" after
+  ``close_after_hours`` of calm hours (negatives within normal variation of expectation
+  and no build-up of share evidence); the statistics restart at 0 after every email and
+  are capped at the escalation level while an episode is open;
+- the baseline learns only outside episodes and from clipped counts, so a storm does not
+  teach the detector that storms are normal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from analysis import calibration
+from analysis.spike_baseline import alpha_for, expected, learn, new_baseline
+from analysis.spike_stats import poisson_upper_tail
+
+STATE_VERSION = 1
+
+DEFAULTS: dict[str, Any] = {
+    # Sensitivity: false alerts per series per 30 days; thresholds follow (calibration.py).
+    "false_alarms_per_month": 1.0,
+    # Bucket length in hours (1 in the app; 5/60 on the NAB benchmark).
+    "bucket_hours": 1.0,
+    # No alerts while the baseline is young (days of data).
+    "warmup_days": 7.0,
+    # Half-life of the volume level, in days.
+    "level_half_life_days": 7.0,
+    # Half-life of the hour-of-day and day-of-week factors, in days.
+    "season_half_life_days": 28.0,
+    # Half-life of the baseline negative share p0, in days.
+    "share_half_life_days": 14.0,
+    # Prior pseudo-counts for p0 = (neg + a) / (all + a + b): a prior share of 1/6.
+    "share_prior_neg": 1.0,
+    "share_prior_other": 5.0,
+    # Negative-volume CUSUM is tuned to catch this fold rise in negatives.
+    "rho": 3.0,
+    # Share CUSUM target: p1 = min(0.95, max(share_fold * p0, p0 + share_lift)).
+    "share_fold": 2.5,
+    "share_lift": 0.2,
+    # Expected negatives follow the bucket's actual volume when it is above the seasonal
+    # expectation (off on NAB, where only one count per bucket exists).
+    "negatives_follow_volume": True,
+    "share_test": True,
+    "burst_test": True,
+    # Practical-size gate: negatives above expectation since the evidence started.
+    "min_excess": 3.0,
+    # Close an episode after this many calm hours in a row.
+    "close_after_hours": 12.0,
+    # Escalate (another email) when, since the last email, a statistic has passed this
+    # multiple of its threshold and the excess negatives reached this multiple of the
+    # excess the last email reported.
+    "escalate_factor": 2.0,
+    # Extra nats on the CUSUM thresholds and factor on the one-bucket tail level; None
+    # means the values fitted by replay in calibration.py.
+    "cusum_offset": None,
+    "tail_factor": None,
+}
+
+
+def _params(params: dict[str, Any] | None) -> dict[str, Any]:
+    return {**DEFAULTS, **(params or {})}
+
+
+def new_state(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A fresh detector state: a plain JSON-able dict of a few dozen numbers."""
+    return {
+        "version": STATE_VERSION,
+        "t": 0,  # buckets seen
+        "base": new_baseline(),  # seasonal baseline of all mentions
+        "neg": 0.0,  # decayed sums for the baseline negative share
+        "all": 0.0,
+        "phi_volume": 1.0,  # over-dispersion of negatives vs the Poisson model
+        "phi_share": 1.0,  # over-dispersion of negatives vs the binomial model
+        "s_volume": 0.0,  # CUSUM statistics
+        "s_share": 0.0,
+        "run_count": 0.0,  # negatives / expected since the statistics last left 0
+        "run_expected": 0.0,
+        "expected": None,  # expected negatives of the last bucket (shown by the pipeline)
+        "episode": None,
+    }
+
+
+def thresholds(params: dict[str, Any] | None = None) -> dict[str, float]:
+    """Decision thresholds implied by the false-alarm budget."""
+    p = _params(params)
+    offset = calibration.CUSUM_OFFSET if p["cusum_offset"] is None else p["cusum_offset"]
+    factor = calibration.TAIL_FACTOR if p["tail_factor"] is None else p["tail_factor"]
+    return {
+        "cusum": calibration.cusum_threshold(p["false_alarms_per_month"], p["bucket_hours"],
+                                             offset),
+        "tail": calibration.tail_level(p["false_alarms_per_month"], p["bucket_hours"], factor),
+    }
+
+
+def _slot(bucket_at: str) -> tuple[int, int]:
+    moment = dt.datetime.fromisoformat(bucket_at.replace("Z", "+00:00"))
+    return moment.hour, moment.weekday()
+
+
+def _rates(p: dict[str, Any]) -> dict[str, float]:
+    per_day = 24.0 / p["bucket_hours"]
+    return {
+        "level": alpha_for(p["level_half_life_days"] * per_day),
+        "hour": alpha_for(p["season_half_life_days"] * max(1.0, 1.0 / p["bucket_hours"])),
+        "dow": alpha_for(p["season_half_life_days"] / 7.0 * per_day),
+    }
+
+
+def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
+         params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Feed one closed bucket (n mentions, y of them negative); return alert events."""
+    p = _params(params)
+    n, y = max(int(n), 0), max(min(int(y), int(n)), 0)
+    hour, dow = _slot(bucket_at)
+    per_day = 24.0 / p["bucket_hours"]
+    warm = state["t"] >= p["warmup_days"] * per_day
+    episode = state["episode"]
+
+    # Expectations, from state learnt on earlier buckets only (causal).
+    mu_all = expected(state["base"], hour, dow)
+    p0 = (state["neg"] + p["share_prior_neg"]) / (
+        state["all"] + p["share_prior_neg"] + p["share_prior_other"])
+    volume = max(mu_all, float(n)) if p["negatives_follow_volume"] else mu_all
+    mu = p0 * volume
+    p1 = min(0.95, max(p["share_fold"] * p0, p0 + p["share_lift"]))
+    limits = thresholds(p)
+    phi_v, phi_s = state["phi_volume"], state["phi_share"]
+
+    tail_p = 1.0
+    fired: list[str] = []
+    if warm:
+        rho = p["rho"]
+        state["s_volume"] = max(0.0, state["s_volume"]
+                                + (y * math.log(rho) - (rho - 1.0) * mu) / phi_v)
+        if p["share_test"] and n > 0 and p1 > p0 + 1e-6:
+            llr = y * math.log(p1 / p0) + (n - y) * math.log((1 - p1) / (1 - p0))
+            state["s_share"] = max(0.0, state["s_share"] + llr / phi_s)
+        if p["burst_test"] and y > mu:
+            tail_p = poisson_upper_tail(y / phi_v, max(mu, 1e-3) / phi_v)
+        if state["s_volume"] > 0 or state["s_share"] > 0 or tail_p < limits["tail"]:
+            state["run_count"] += y
+            state["run_expected"] += mu
+        else:
+            state["run_count"] = state["run_expected"] = 0.0
+        if state["s_volume"] > limits["cusum"]:
+            fired.append("negative-volume")
+        if state["s_share"] > limits["cusum"]:
+            fired.append("negative-share")
+        if tail_p < limits["tail"]:
+            fired.append("negative-burst")
+    excess = state["run_count"] - state["run_expected"]
+    gate = excess >= p["min_excess"]
+
+    numbers = {
+        "count": y,
+        "total": n,
+        "expected": round(mu, 3),
+        "share": round(y / n, 3) if n else None,
+        "baseline_share": round(p0, 3),
+        "statistic": round(max(state["s_volume"], state["s_share"]), 3),
+        "threshold": round(limits["cusum"], 3),
+        "volume_statistic": round(state["s_volume"], 3),
+        "share_statistic": round(state["s_share"], 3),
+        "burst_p_value": tail_p,
+        "burst_level": limits["tail"],
+        "run_negatives": state["run_count"],
+        "run_expected": round(state["run_expected"], 3),
+        "expected_total": round(mu_all, 3),
+    }
+    events: list[dict[str, Any]] = []
+    if episode is None:
+        if fired and gate:
+            state["episode"] = {"opened_at": bucket_at, "negatives": state["run_count"],
+                                "expected": state["run_expected"],
+                                "at_last_email": state["run_count"], "quiet": 0,
+                                "excess_at_email": excess}
+            events.append(_event("open", bucket_at, fired, p, limits, numbers))
+            _reset(state)
+    else:
+        episode["negatives"] += y
+        episode["expected"] += mu
+        strong = any(s > p["escalate_factor"] * limits["cusum"]
+                     for s in (state["s_volume"], state["s_share"]))
+        # "Doubled" compares bursts, not totals: the excess over expectation of the run since
+        # the last email against the excess that email reported. Episode totals grow with
+        # ordinary traffic, so comparing them escalated long quiet episodes on one mention.
+        reported = episode.get("excess_at_email", episode["at_last_email"])
+        doubled = (excess >= p["escalate_factor"] * reported
+                   and excess - reported >= p["min_excess"])
+        if fired and gate and strong and doubled:
+            numbers["episode_negatives"] = episode["negatives"]
+            events.append(_event("escalate", bucket_at, fired, p, limits, numbers))
+            episode["at_last_email"] = episode["negatives"]
+            episode["excess_at_email"] = excess
+            _reset(state)
+        # Past the escalation level more evidence changes nothing, and an uncapped CUSUM built
+        # up over a long storm takes days of slow drift to come back down: cap it.
+        cap = p["escalate_factor"] * limits["cusum"]
+        state["s_volume"] = min(state["s_volume"], cap)
+        state["s_share"] = min(state["s_share"], cap)
+        # "Calm" is a bucket whose negatives are within normal variation of expectation.
+        # The CUSUMs cannot say it: at weekend volume they fall by a fraction of a unit an
+        # hour, so "statistic back at 0" kept finished episodes open for days.
+        # A slowly rising share is not calm either: a small CUSUM of the share evidence over
+        # the quiet window (capped, so ordinary hours bring it back within a few hours).
+        llr = 0.0
+        if n > 0 and p1 > p0 + 1e-6:
+            llr = (y * math.log(p1 / p0) + (n - y) * math.log((1 - p1) / (1 - p0))) / phi_s
+        episode["quiet_llr"] = min(max(0.0, episode.get("quiet_llr", 0.0) + llr),
+                                   limits["cusum"] / 2)
+        calm = (y <= mu + 2.0 * math.sqrt(mu) + 1.0
+                and episode["quiet_llr"] < limits["cusum"] / 4)
+        episode["quiet"] = episode["quiet"] + 1 if calm else 0
+        if episode["quiet"] >= p["close_after_hours"] / p["bucket_hours"]:
+            numbers["episode_negatives"] = episode["negatives"]
+            events.append({"type": "close", "at": bucket_at, "rule": "episode",
+                           "params": _public_params(p, limits), "numbers": numbers,
+                           "summary": _close_summary(episode, p)})
+            state["episode"] = None
+            _reset(state)
+
+    if state["episode"] is None and not events:
+        _learn(state, p, hour, dow, n, y, mu_all, mu, p0, warm)
+    state["expected"] = round(mu, 6)
+    state["t"] += 1
+    return events
+
+
+def _reset(state: dict[str, Any]) -> None:
+    # Restart the evidence after every email: the next email needs fresh evidence.
+    state["s_volume"] = state["s_share"] = 0.0
+    state["run_count"] = state["run_expected"] = 0.0
+
+
+def _learn(state: dict[str, Any], p: dict[str, Any], hour: int, dow: int, n: int, y: int,
+           mu_all: float, mu: float, p0: float, warm: bool) -> None:
+    if warm:
+        # Clip outliers so one odd hour moves the baseline only a little.
+        n_in = min(float(n), mu_all + 3.0 * math.sqrt(state["phi_volume"] * mu_all) + 1.0)
+        y_in = min(float(y), mu + 3.0 * math.sqrt(state["phi_volume"] * mu) + 1.0, n_in)
+    else:
+        n_in, y_in = float(n), float(y)
+    learn(state["base"], hour, dow, n_in, _rates(p))
+    per_day = 24.0 / p["bucket_hours"]
+    keep = 1.0 - alpha_for(p["share_half_life_days"] * per_day)
+    state["neg"] = state["neg"] * keep + y_in
+    state["all"] = state["all"] * keep + n_in
+    if state["t"] > per_day:  # over-dispersion only once the expectations mean something
+        a = alpha_for(p["share_half_life_days"] * per_day)
+        resid_v = (y_in - mu) ** 2 / max(mu, 1.0)
+        state["phi_volume"] = max(1.0, state["phi_volume"] + a * (resid_v - state["phi_volume"]))
+        if n_in > 0:
+            var = max(n_in * p0 * (1 - p0), 1.0)
+            resid_s = (y_in - n_in * p0) ** 2 / var
+            state["phi_share"] = max(1.0, state["phi_share"] + a * (resid_s - state["phi_share"]))
+
+
+def _public_params(p: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:
+    return {"false_alarms_per_month": p["false_alarms_per_month"], "rho": p["rho"],
+            "bucket_hours": p["bucket_hours"], "min_excess": p["min_excess"],
+            "cusum_threshold": round(limits["cusum"], 3), "burst_level": limits["tail"]}
+
+
+def _event(kind: str, at: str, fired: list[str], p: dict[str, Any],
+           limits: dict[str, float], numbers: dict[str, Any]) -> dict[str, Any]:
+    return {"type": kind, "at": at, "rule": "+".join(fired),
+            "params": _public_params(p, limits), "numbers": numbers,
+            "summary": _summary(kind, fired, numbers, p)}
+
+
+def _period(p: dict[str, Any]) -> str:
+    hours = p["bucket_hours"]
+    if hours == 1:
+        return "the last hour"
+    if hours < 1:
+        return f"the last {round(hours * 60)} minutes"
+    return f"the last {hours:g} hours"
+
+
+def _summary(kind: str, fired: list[str], numbers: dict[str, Any], p: dict[str, Any]) -> str:
+    lead = "Still rising: " if kind == "escalate" else ""
+    run, usual = numbers["run_negatives"], numbers["run_expected"]
+    if fired == ["negative-share"] and numbers["share"] is not None:
+        text = (f"{numbers['share']:.0%} of the {numbers['total']} mentions in {_period(p)} "
+                f"were negative, where about {numbers['baseline_share']:.0%} is usual.")
+    else:
+        ratio = numbers["count"] / numbers["expected"] if numbers["expected"] else float("inf")
+        times = f" ({ratio:.0f}x)" if math.isfinite(ratio) else ""
+        text = (f"{numbers['count']} negative mentions in {_period(p)} where about "
+                f"{numbers['expected']:.1f} are usual{times}.")
+    if run > numbers["count"]:
+        text += f" {run:.0f} negative since it started, against about {usual:.1f} usual."
+    if "episode_negatives" in numbers:
+        text += f" {numbers['episode_negatives']:.0f} negative mentions in this episode so far."
+    return lead + text
+
+
+def _close_summary(episode: dict[str, Any], p: dict[str, Any]) -> str:
+    return (f"Back to usual levels for {p['close_after_hours']:g} hours. The episode that "
+            f"opened at {episode['opened_at']} had {episode['negatives']:.0f} negative "
+            f"mentions where about {episode['expected']:.0f} were usual.")

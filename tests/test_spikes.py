@@ -1,0 +1,216 @@
+"""Negative-spike detector: the cases a support lead would check, plus the NAB scorer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import spikes
+from analysis.spike_replay import replay, summarise
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.detection import nab_scorer  # noqa: E402
+
+START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)  # a Monday
+
+
+def at(hour: int) -> str:
+    return (START + dt.timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    limit, k, prod = math.exp(-lam), 0, rng.random()
+    while prod > limit:
+        k += 1
+        prod *= rng.random()
+    return k
+
+
+def rhythm(hour: int) -> float:
+    """Quiet nights, a lunchtime peak, lighter weekends."""
+    moment = START + dt.timedelta(hours=hour)
+    shape = 0.3 + 1.4 * math.exp(-((moment.hour - 12.5) ** 2) / 8)
+    return shape * (0.6 if moment.weekday() >= 5 else 1.0)
+
+
+def series(days: int = 45, base: float = 15.0, share: float = 0.15, seed: int = 1,
+           storms: tuple[tuple[int, int, float], ...] = ()) -> list[tuple[str, int, int]]:
+    """Hourly (bucket_at, n, y) with a daily rhythm; storms = (onset, hours, fold of negatives)."""
+    rng = random.Random(seed)
+    rows = []
+    for h in range(days * 24):
+        lam = base * rhythm(h)
+        n = poisson(rng, lam)
+        y = sum(rng.random() < share for _ in range(n))
+        for onset, hours, fold in storms:
+            if onset <= h < onset + hours:
+                extra = poisson(rng, (fold - 1) * share * lam)
+                n, y = n + extra, y + extra
+        rows.append((at(h), n, y))
+    return rows
+
+
+def opens(events):
+    return [e for e in events if e["type"] == "open"]
+
+
+def hour_of(event) -> int:
+    moment = dt.datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
+    return round((moment - START).total_seconds() / 3600)
+
+
+DAY = 24
+ONSET = 30 * DAY + 9  # a Wednesday, 09:00
+
+
+def test_flat_series_stays_within_the_false_alarm_budget():
+    # Six months of ordinary traffic in all (three 60-day series) at 1 false alert a month.
+    alerts = sum(len(opens(replay(series(days=60, seed=seed)))) for seed in (1, 2, 3))
+    assert alerts <= 6
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_usual_lunchtime_peak_raises_no_alert_at_a_strict_budget(seed):
+    # Volume (and negatives with it) triples every lunchtime: expected, so it stays quiet.
+    assert opens(replay(series(days=60, seed=seed), {"false_alarms_per_month": 0.25})) == []
+
+
+def test_clean_storm_gives_one_early_alert():
+    events = replay(series(storms=((ONSET, 6, 4.0),)))
+    alerts = opens(events)
+    assert len(alerts) == 1
+    assert ONSET <= hour_of(alerts[0]) <= ONSET + 2
+    alert = alerts[0]
+    assert alert["numbers"]["count"] > alert["numbers"]["expected"]
+    assert alert["numbers"]["statistic"] >= 0 and alert["summary"]
+    assert any(e["type"] == "close" for e in events), "the episode closes once calm"
+
+
+def test_slow_ramp_of_negative_share_is_caught_before_it_peaks():
+    rows = series()
+    rng = random.Random(9)
+    ramp = []
+    for h, (stamp, n, _) in enumerate(rows):
+        share = 0.15 + max(0, min(h - ONSET, 48)) / 48 * 0.45 if h >= ONSET else 0.15
+        ramp.append((stamp, n, sum(rng.random() < share for _ in range(n))))
+    alerts = opens(replay(ramp))
+    assert len(alerts) == 1
+    assert ONSET < hour_of(alerts[0]) < ONSET + 48
+
+
+def test_two_storms_a_day_apart_are_both_caught():
+    events = replay(series(storms=((ONSET, 6, 4.0), (ONSET + DAY, 6, 4.0))))
+    mails = [hour_of(e) for e in events if e["type"] in ("open", "escalate")]
+    for onset in (ONSET, ONSET + DAY):
+        assert any(onset <= h <= onset + 6 for h in mails), f"storm at {onset} missed: {mails}"
+    # The first storm must not have been learnt as normal: the second opens its own episode.
+    assert len(opens(events)) == 2
+
+
+def test_viral_positive_post_raises_no_negative_alert():
+    rows = series()
+    viral = [(s, n * 10 if ONSET <= h < ONSET + 4 else n, y) for h, (s, n, y) in enumerate(rows)]
+    assert opens(replay(viral)) == []
+
+
+def test_lunchtime_sized_negatives_at_night_do_alert():
+    # The same count that is normal at lunchtime is a storm at 03:00: the baseline is seasonal.
+    rows = series()
+    night = 30 * DAY + 3
+    lunch = [y for h, (_, _, y) in enumerate(rows) if h % DAY == 12 and 7 * DAY < h < night]
+    typical = sorted(lunch)[len(lunch) // 2]
+    patched = [(s, n + typical * 2, y + typical * 2) if night <= h < night + 2 else (s, n, y)
+               for h, (s, n, y) in enumerate(rows)]
+    alerts = opens(replay(patched))
+    assert [hour_of(a) for a in alerts] and night <= hour_of(alerts[0]) <= night + 1
+
+
+def test_empty_brand_stays_silent_and_serialisable():
+    state = spikes.new_state()
+    events = []
+    for h in range(30 * DAY):
+        events += spikes.step(state, at(h), 0, 0)
+    assert events == []
+    assert state["expected"] == 0
+    assert json.loads(json.dumps(state)) == state
+
+
+def test_first_mentions_of_a_new_brand_need_real_volume():
+    # A brand that was silent and now gets two negative mentions is not a storm (size gate).
+    rows = [(at(h), 0, 0) for h in range(20 * DAY)] + [(at(20 * DAY), 2, 2)]
+    assert opens(replay(rows)) == []
+
+
+def test_warmup_suppresses_alerts_in_the_first_week():
+    early = replay(series(storms=((2 * DAY + 9, 6, 5.0),)))
+    assert opens(early) == []
+    later = replay(series(storms=((10 * DAY + 9, 6, 5.0),)))
+    assert len(opens(later)) == 1
+
+
+def test_restart_from_persisted_state_equals_uninterrupted_run():
+    rows = series(storms=((ONSET, 6, 4.0), (ONSET + 3 * DAY, 12, 3.0)))
+    whole = replay(rows)
+    state, resumed = spikes.new_state(), []
+    for i, (stamp, n, y) in enumerate(rows):
+        if i % 7 == 0:  # a cron run persists the state as JSON in SQLite
+            state = json.loads(json.dumps(state))
+        resumed += spikes.step(state, stamp, n, y)
+    assert resumed == whole
+    assert opens(whole), "the fixture must produce events for the comparison to mean anything"
+
+
+def test_smaller_budget_means_higher_thresholds():
+    strict = spikes.thresholds({"false_alarms_per_month": 0.5})
+    loose = spikes.thresholds({"false_alarms_per_month": 4})
+    assert strict["cusum"] > loose["cusum"] and strict["tail"] < loose["tail"]
+
+
+def test_summarise_counts_false_alerts_per_30_days():
+    events = [{"type": "open", "at": at(h)} for h in (5 * DAY, 20 * DAY + 2, 50 * DAY)]
+    events.append({"type": "escalate", "at": at(20 * DAY + 5)})
+    s = summarise(events, [(at(20 * DAY), at(20 * DAY + 6))], at(0), at(60 * DAY))
+    assert s["false_alerts"] == 2 and s["storms_caught"] == 1
+    assert s["false_alerts_per_30_days"] == pytest.approx(1.0)
+    assert s["delays_hours"] == [2.0] and s["precision"] == pytest.approx(1 / 3)
+
+
+# --- NAB scorer ---------------------------------------------------------------------------
+ROWS = 100  # probation: floor(0.15 * 100) = 15 rows
+WINDOWS = [(30, 39), (70, 79)]
+
+
+def test_nab_null_detector_scores_zero():
+    s = nab_scorer.score_file([False] * ROWS, WINDOWS)
+    assert nab_scorer.normalised([s]) == pytest.approx(0.0)
+
+
+def test_nab_perfect_detector_scores_hundred():
+    hits = [i in (30, 70) for i in range(ROWS)]
+    assert nab_scorer.normalised([nab_scorer.score_file(hits, WINDOWS)]) == pytest.approx(100.0)
+
+
+def test_nab_hand_computed_case():
+    # Detections: row 10 (probation, ignored), row 20 (before any window: -0.11),
+    # row 35 (window 1: position -(39-35+1)/10 = -0.5), row 36 (later in the same window:
+    # no extra credit), row 45 (6 rows after window 1 of width 10: 0.11 * sigma(6/9)).
+    hits = [i in (10, 20, 35, 36, 45) for i in range(ROWS)]
+    s = nab_scorer.score_file(hits, WINDOWS)
+    credit = (2 / (1 + math.exp(-2.5)) - 1) / (2 / (1 + math.exp(-5)) - 1)  # 0.85980
+    late_fp = 0.11 * (2 / (1 + math.exp(5 * 6 / 9)) - 1)  # -0.10236
+    raw = -0.11 + credit + late_fp - 1.0  # window 2 missed
+    assert s.raw == pytest.approx(raw, abs=1e-9)
+    assert s.windows_hit == 1 and s.false_positives == 2
+    assert nab_scorer.normalised([s]) == pytest.approx(100 * (raw + 2) / 4)
+    assert round(credit, 4) == 0.8598 and round(late_fp, 4) == -0.1024
+
+
+def test_nab_window_in_probation_is_not_scored():
+    s = nab_scorer.score_file([False] * ROWS, [(5, 12), (70, 79)])
+    assert s.windows == 1 and s.null == -1.0
