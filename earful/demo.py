@@ -101,6 +101,9 @@ class DemoCatalog:
     def hn_search(self, query: dict[str, str]) -> dict[str, Any]:
         items = self.by_kind.get("hn_story", []) + self.by_kind.get("hn_comment", [])
         items.sort(key=lambda i: i.created, reverse=True)
+        phrase = query.get("query", "").strip().strip('"').lower()
+        if phrase:  # Algolia matches every word of the query; a quoted phrase as a phrase
+            items = [i for i in items if phrase in (i.title + " " + i.text).lower()]
         tags = query.get("tags", "")
         if tags in ("story", "comment"):
             items = [i for i in items if i.kind == f"hn_{tags}"]
@@ -359,8 +362,8 @@ def run_demo(workdir: Path, *, serve: bool, port: int, echo: Callable[[str], Non
         config_file.write_text(demo_config(server.url, workdir, port), encoding="utf-8")
         raw = cfg.tomllib.loads(config_file.read_text(encoding="utf-8"))
         config = cfg.parse(raw, config_file, env=DEMO_ENV)
-        echo(f"Demo: collecting {len(server.catalog.items)} mentions of {dd.BRAND} from a "
-             f"local server at {server.url} ...")
+        echo(f"Demo: a local server at {server.url} offers {len(server.catalog.items)} "
+             f"mentions of {dd.BRAND}; collecting them ...")
         outcome = run(config, command="demo")
     db = store.connect(config.database)
     try:

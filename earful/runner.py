@@ -49,8 +49,9 @@ def run(config: Config, stages: Sequence[str] = STAGES, *, command: str = "run",
             try:
                 if "collect" in stages:
                     if collectors_for is None:
-                        from .sources import collectors_for as default_factory
-                        collectors_for = default_factory
+                        from .sources import Sources
+
+                        collectors_for = Sources(config)
                     result.merge(pipeline.collect(db, config, run_id, collectors_for, brands))
                 if "score" in stages:
                     result.scored = pipeline.score(db, config, show_progress=show_progress)

@@ -137,3 +137,28 @@ def test_two_runs_started_at_the_same_moment(server, reference, tmp_path):
     results = [p.communicate(timeout=300) + (p.returncode,) for p in (first, second)]
     assert [r[2] for r in results] == [0, 0], results
     assert snapshot(config.parent, reference["data_end"]) == reference["snapshot"]
+
+
+def test_a_dead_source_fails_alone_exit_1_and_status_says_why(server, tmp_path):
+    config = workspace(server, tmp_path / "w")
+    config.write_text(config.read_text() + f'''
+[[brands.sources]]
+type = "feed"
+url = "{server.url}/alerts/feeds/0451/gone"
+''')
+    result = run(config)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert any("/alerts/feeds/0451/gone" in line and "404" in line for line in lines), lines
+    assert lines[-1].startswith("earful: 1 problem(s) in run 1")
+    conn = sqlite3.connect(config.parent / "earful.db")
+    kinds = dict(conn.execute("SELECT source, count(*) FROM mentions GROUP BY source"))
+    assert set(kinds) == {"reddit", "hackernews", "trustpilot", "appstore", "feed"}
+    assert conn.execute("SELECT status FROM runs").fetchone() == ("partial",)
+    status = subprocess.run([EARFUL, "status", "--config", str(config)], env=env(),
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0
+    gone = [i for i, line in enumerate(status.stdout.splitlines()) if "/0451/gone" in line]
+    assert gone, status.stdout
+    following = status.stdout.splitlines()[gone[0] + 1]
+    assert "last error" in following and "404" in following
