@@ -68,6 +68,9 @@ SECTIONS: dict[str, dict[str, tuple[Any, Any, str]]] = {
         "outbox": (STR, "data/outbox", "folder for .eml files when no SMTP is configured"),
         "worst_mentions": (INT, 8, "mentions quoted in an alert"),
         "send_closing_note": (BOOL, False, "email when an episode ends"),
+        "subscribers": (LIST, [], "who gets what: [[alerts.subscribers]] email, mode, digest"),
+        "digest_hour": (INT, 7, "UTC hour after which the last day's or week's digest goes out"),
+        "health_alerts": (BOOL, True, "email when a source keeps failing or goes silent"),
     },
     "smtp": {
         "host": (STR, REQUIRED, "SMTP server host name"),
@@ -75,6 +78,8 @@ SECTIONS: dict[str, dict[str, tuple[Any, Any, str]]] = {
         "security": (STR, "starttls", "starttls, tls or none"),
         "username": (STR, "", "SMTP user; the password comes from " + ENV_SMTP_PASSWORD),
         "timeout": (FLOAT, 30, "seconds"),
+        "ca_file": (STR, "", "CA bundle to trust instead of the system's (a private relay)"),
+        "helo": (STR, "", "name sent in EHLO (default: this host's name)"),
     },
     "serve": {
         "host": (STR, "127.0.0.1", "address Datasette binds to"),
@@ -235,6 +240,11 @@ def parse(raw: dict[str, Any], path: Path | None, *, db: str | os.PathLike | Non
         if names.count(name) > 1:
             raise ConfigError(f"{where}: brands: the name {name!r} is used twice")
 
+    for i, entry in enumerate(sections["alerts"]["subscribers"]):
+        _subscriber(entry, where, f"alerts.subscribers[{i}]")
+    if not 0 <= sections["alerts"]["digest_hour"] <= 23:
+        raise ConfigError(f"{where}: alerts.digest_hour: expected an hour from 0 to 23, got "
+                          f"{sections['alerts']['digest_hour']!r}")
     security = sections["smtp"]["security"] if sections["smtp"] else "starttls"
     if security not in ("starttls", "tls", "none"):
         raise ConfigError(f"{where}: smtp.security: expected 'starttls', 'tls' or 'none', "
@@ -267,6 +277,26 @@ def _check_secrets(brands: list[Brand], sections: dict, secrets: Secrets, where:
     if smtp and smtp["username"] and not secrets.smtp_password:
         raise ConfigError(f"{where}: smtp.username is set, so the environment variable "
                           f"{ENV_SMTP_PASSWORD} must hold the SMTP password")
+
+
+SUBSCRIBER_KEYS: dict[str, tuple[Any, Any, str]] = {
+    "email": (STR, REQUIRED, "the subscriber's address"),
+    "mode": (STR, "instant", "instant, digest or both"),
+    "digest": (STR, "daily", "daily or weekly"),
+}
+
+
+def _subscriber(raw: Any, where: str, at: str) -> None:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {at} must be a table ([[alerts.subscribers]])")
+    values = _fill(raw, SUBSCRIBER_KEYS, where, at)
+    for key, allowed in (("mode", ("instant", "digest", "both")), ("digest", ("daily", "weekly"))):
+        if values[key] not in allowed:
+            raise ConfigError(f"{where}: {at}.{key}: expected {' or '.join(map(repr, allowed))}, "
+                              f"got {values[key]!r}")
+    if "@" not in values["email"]:
+        raise ConfigError(f"{where}: {at}.email: expected an email address, "
+                          f"got {values['email']!r}")
 
 
 def _brand(raw: Any, where: str, at: str) -> Brand:

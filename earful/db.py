@@ -293,12 +293,61 @@ def _m005_bulk_fts(db: sqlite_utils.Database) -> None:
         db.execute("ALTER TABLE mentions ADD COLUMN fingerprint TEXT")
 
 
+def _m006_alert_claims(db: sqlite_utils.Database) -> None:
+    # Who claimed an alert for sending and when: a lease, so two overlapping alert stages
+    # never both send, while a claim left by a killed run is taken over.
+    columns = {c.name for c in db.table("alerts").columns}
+    for name in ("claimed_by", "claimed_at"):
+        if name not in columns:
+            db.execute(f"ALTER TABLE alerts ADD COLUMN {name} TEXT")
+
+
+def _m007_datasette(db: sqlite_utils.Database) -> None:
+    # What Datasette needs to stay fast on a million mentions (benchmarks/datasette/):
+    # newest-first pages and the source / rating facets read an index, not the table.
+    # mentions_view adds the sentiment that counts and the triage status for browsing.
+    # The triggers turn a mistyped mention id in the triage forms into a clear error
+    # (Datasette's write connection does not enforce foreign keys).
+    db.executescript(
+        """
+        CREATE INDEX IF NOT EXISTS mentions_created ON mentions(created_at);
+        CREATE INDEX IF NOT EXISTS mentions_source ON mentions(source);
+        CREATE INDEX IF NOT EXISTS mentions_rating ON mentions(rating);
+        CREATE INDEX IF NOT EXISTS source_runs_status
+            ON source_runs(brand, source, target, status, started_at);
+        DROP VIEW IF EXISTS mentions_view;
+        CREATE VIEW mentions_view AS
+        SELECT m.rowid AS rowid, m.id, m.created_at, m.brand, m.source, m.kind, m.rating,
+               COALESCE(l.label, s.label) AS sentiment, s.score,
+               COALESCE(t.status, 'new') AS status, t.owner, t.note,
+               m.author, m.title, m.body, m.url, m.deleted
+        FROM mentions m
+        LEFT JOIN models cur ON cur.current = 1
+        LEFT JOIN scores s ON s.mention_id = m.id AND s.model = cur.model
+             AND s.version = cur.version
+        LEFT JOIN labels l ON l.mention_id = m.id
+        LEFT JOIN triage t ON t.mention_id = m.id;
+        CREATE TRIGGER IF NOT EXISTS triage_needs_mention BEFORE INSERT ON triage
+        WHEN NOT EXISTS (SELECT 1 FROM mentions WHERE id = NEW.mention_id)
+        BEGIN SELECT RAISE(ABORT, 'no mention with that id'); END;
+        CREATE TRIGGER IF NOT EXISTS labels_need_mention BEFORE INSERT ON labels
+        WHEN NOT EXISTS (SELECT 1 FROM mentions WHERE id = NEW.mention_id)
+        BEGIN SELECT RAISE(ABORT, 'no mention with that id'); END;
+        """
+    )
+    # Who last changed a triage row from the browser (the signed-in team member).
+    if "updated_by" not in {c.name for c in db.table("triage").columns}:
+        db.execute("ALTER TABLE triage ADD COLUMN updated_by TEXT")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables", _m001_core),
     (2, "full-text search on mentions", _m002_fts),
     (3, "mention_sentiments view", _m003_views),
     (4, "daily_counts for charts", _m004_daily),
     (5, "index new mentions into FTS in bulk", _m005_bulk_fts),
+    (6, "alert send claims (lease)", _m006_alert_claims),
+    (7, "Datasette: indexes, mentions_view, triage checks", _m007_datasette),
 ]
 
 

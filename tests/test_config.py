@@ -120,3 +120,27 @@ def test_db_override_from_argument_and_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(cfg.ENV_DB, str(tmp_path / "env.db"))
     assert cfg.load(path).database == tmp_path / "env.db"
     assert cfg.load(path, db=tmp_path / "arg.db").database == tmp_path / "arg.db"
+
+
+@pytest.mark.parametrize(
+    "block, expected",
+    [
+        ("[[alerts.subscribers]]\nemail = 'cmo@example.com'\nmode = 'digests'\n",
+         "alerts.subscribers[0].mode: expected 'instant' or 'digest' or 'both', got 'digests'"),
+        ("[[alerts.subscribers]]\nemail = 'cmo@example.com'\ndigset = 'weekly'\n",
+         "unknown key 'alerts.subscribers[0].digset' (did you mean 'digest'?)"),
+        ("[[alerts.subscribers]]\nmode = 'digest'\n", "alerts.subscribers[0].email is missing"),
+    ],
+)
+def test_subscribers_are_validated(tmp_path, block, expected):
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.load(write(tmp_path, block + MINIMAL))
+    assert expected in str(info.value)
+
+
+def test_a_valid_subscriber_list_loads(tmp_path):
+    block = ("[[alerts.subscribers]]\nemail = 'cmo@example.com'\nmode = 'digest'\n"
+             "digest = 'weekly'\n")
+    config = cfg.load(write(tmp_path, block + MINIMAL))
+    assert config.alerts["subscribers"] == [{"email": "cmo@example.com", "mode": "digest",
+                                             "digest": "weekly"}]
