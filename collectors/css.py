@@ -1,0 +1,135 @@
+"""Review sites described by CSS selectors (config: review block, text, rating, date,
+author, title, next-page link). A selector may end in ``@attr`` to read an attribute."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+from bs4 import BeautifulSoup, Tag
+
+from .base import Collector, Mention, iso
+from .http import Fetcher, as_fetcher
+from .schemaorg import ReviewError
+from .text import html_to_text, parse_date_loose, stable_id
+
+SOURCE = "css"
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_OUT_OF = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:out of|/|of)\s*(\d+(?:[.,]\d+)?)", re.I)
+
+
+class CssError(ReviewError):
+    """A CSS-described review page could not be read."""
+
+
+@dataclass(frozen=True)
+class Selectors:
+    review: str
+    text: str
+    rating: str = ""
+    date: str = ""
+    author: str = ""
+    title: str = ""
+    next: str = ""
+    id_attr: str = "id"  # attribute of the review block holding a stable id, if any
+
+
+class CssCollector(Collector):
+    """Target: the first page URL. Follows ``next`` up to ``max_pages``."""
+
+    source = SOURCE
+
+    def __init__(self, http: Fetcher | requests.Session, selectors: Selectors, *,
+                 max_pages: int = 10) -> None:
+        super().__init__()
+        self.http = as_fetcher(http)
+        self.selectors = selectors
+        self.max_pages = max_pages
+
+    def collect(self, target: str, cursor: dict[str, Any]) -> Iterator[Mention]:
+        url: str | None = target
+        seen_pages: set[str] = set()
+        while url and len(seen_pages) < self.max_pages:
+            if url in seen_pages:
+                self.stats.notes.append(f"next-page link loops back to {url}")
+                return
+            seen_pages.add(url)
+            response = self.http.get(url, stats=self.stats, source=SOURCE, error=CssError)
+            if response is None:
+                return
+            self.stats.pages += 1
+            mentions, url = parse_css_page(response.text, response.url or url, target,
+                                           self.selectors, self.stats.notes)
+            if not mentions and len(seen_pages) == 1:
+                raise CssError(f"no review blocks match {self.selectors.review!r}",
+                               source=SOURCE, url=target)
+            yield from mentions
+        if url:
+            self.stats.notes.append(f"stopped at the page cap ({self.max_pages} pages)")
+
+
+def parse_css_page(page: str, page_url: str, target: str, selectors: Selectors,
+                   notes: list[str]) -> tuple[list[Mention], str | None]:
+    """Page HTML -> (Mentions, absolute URL of the next page or None)."""
+    soup = BeautifulSoup(page, "html.parser")
+    collected_at = iso(dt.datetime.now(dt.UTC))
+    mentions = []
+    for block in soup.select(selectors.review):
+        body = _pick(block, selectors.text)
+        author = _pick(block, selectors.author)
+        raw_date = _pick(block, selectors.date)
+        created = parse_date_loose(raw_date) if raw_date else None
+        native_id = block.get(selectors.id_attr) if selectors.id_attr else None
+        native_id = str(native_id) if native_id else stable_id(page_url, author, raw_date, body)
+        extra: dict[str, Any] = {}
+        if created is None:
+            extra["date_unparsed" if raw_date else "date_missing"] = raw_date or True
+            if raw_date:
+                notes.append(f"review {native_id}: unreadable date {raw_date!r}")
+        rating = None
+        raw_rating = _pick(block, selectors.rating)
+        if raw_rating:
+            rating = parse_stars(raw_rating)
+            if rating is None:
+                notes.append(f"review {native_id}: rating {raw_rating!r} not on a 0-5 scale")
+                extra["rating_problem"] = raw_rating
+        mentions.append(Mention(source=SOURCE, native_id=native_id, kind="review",
+                                target=target, created_at=created or collected_at,
+                                url=page_url, author=author, title=_pick(block, selectors.title),
+                                body=body, rating=rating, extra=extra))
+    next_url = None
+    if selectors.next:
+        link = _pick(soup, selectors.next if "@" in selectors.next else selectors.next + "@href")
+        next_url = urljoin(page_url, link) if link else None
+    return mentions, next_url
+
+
+def parse_stars(text: str) -> float | None:
+    """"4.0 out of 5 stars", "8/10", "4" -> stars on 0-5; None when it cannot be one."""
+    match = _OUT_OF.search(text)
+    if match:
+        value, best = (float(g.replace(",", ".")) for g in match.groups())
+        return round(value * 5 / best, 2) if 0 < best and 0 <= value <= best else None
+    match = _NUMBER.search(text)
+    if not match:
+        return None
+    value = float(match.group(0).replace(",", "."))
+    return value if 0 <= value <= 5 else None
+
+
+def _pick(root: Tag, selector: str) -> str | None:
+    if not selector:
+        return None
+    css, _, attr = selector.partition("@")
+    node = root.select_one(css.strip()) if css.strip() else root
+    if node is None:
+        return None
+    if attr:
+        value = node.get(attr.strip())
+        return str(value).strip() or None if value is not None else None
+    return html_to_text(node.decode_contents()) or None
