@@ -1,4 +1,10 @@
-"""Start Datasette on the live database, with the repository's metadata.yml."""
+"""Start Datasette on the live database, with the repository's metadata.yml.
+
+The database is served mutable (not ``-i``): cron writes while Datasette reads, in WAL mode.
+Datasette and its plugins read their own environment, which passes through unchanged:
+``DATASETTE_SECRET`` signs the sign-in cookies (set it, or every restart signs everyone
+out) and ``EARFUL_TEAM_PASSWORD_HASH`` is the team's password hash (metadata.yml, ``$env``).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,20 @@ from pathlib import Path
 
 from . import db as store
 
-# Settings on purpose (see metadata.yml): facet suggestions are what make big tables slow.
+# Settings on purpose (measured in benchmarks/datasette/ on a million mentions):
+# - facet suggestions scan every column of the table on each page: off.
+# - a facet over a million rows takes ~30-80 ms with its index; one that needs more is cut
+#   at 300 ms and the page says "These facets timed out" rather than waiting seconds.
+# - SQL is cut at 3 s: no canned query or chart comes near it (they read indexes and the
+#   small count tables); a cut query shows an error, never a silent partial answer.
+# - max_returned_rows stays 1,000: canned queries have no LIMIT of their own, so past it
+#   Datasette says "returning more than 1,000 rows" and the JSON says truncated.
 SETTINGS = {
     "suggest_facets": "off",
-    "facet_time_limit_ms": "1000",
+    "facet_time_limit_ms": "300",
     "sql_time_limit_ms": "3000",
     "default_page_size": "50",
+    "max_returned_rows": "1000",
 }
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -65,7 +68,8 @@ def test_every_user_table_is_described(populated):
     assert set(db.table_names()) - internal - described == set()
 
 
-@pytest.mark.parametrize("name", sorted(METADATA["databases"]["earful"]["queries"]))
+@pytest.mark.parametrize("name", sorted(
+    n for n, q in METADATA["databases"]["earful"]["queries"].items() if not q.get("write")))
 def test_canned_queries_run_on_real_rows(populated, name):
     _, db = populated
     sql = METADATA["databases"]["earful"]["queries"][name]["sql"]
@@ -125,3 +129,368 @@ def test_earful_serve_starts_a_real_datasette_on_localhost(populated, tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert f"http://127.0.0.1:{port}" in proc.stderr.read()
+
+
+# --- the marketer's pages, through Datasette's own client on the real file ---------------
+TEAM_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def team_hash():
+    from datasette_auth_passwords.utils import hash_password
+
+    return hash_password(TEAM_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def ds(populated, team_hash):
+    from datasette.app import Datasette
+
+    from earful.serve import SETTINGS
+
+    config, db = populated
+    # Source health needs runs: record one good and one failed run the way collect does.
+    run_id = store.start_run(db, "run", os.getpid())
+    with db.atomic():
+        for status, message in (("ok", None), ("error", "HTTP 503 from reddit")):
+            store.record_source_run(db, {
+                "run_id": run_id, "brand": "Larkspur", "source": "reddit", "target": "search",
+                "started_at": store.now_iso(), "finished_at": store.now_iso(),
+                "status": status, "new_rows": 12 if status == "ok" else 0,
+                "http_errors": {503: 1} if message else None, "message": message})
+    store.finish_run(db, run_id, "partial")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EARFUL_TEAM_PASSWORD_HASH", team_hash)  # read by the plugin via $env
+    settings = {k: (v == "on" if v in ("on", "off") else int(v)) for k, v in SETTINGS.items()}
+    yield Datasette([str(config.database)], metadata=METADATA, settings=settings,
+                    secret="test-secret")
+    mp.undo()
+
+
+def get(ds, path, **kwargs):
+    return asyncio.run(ds.client.get(path, **kwargs))
+
+
+def post(ds, path, **kwargs):
+    return asyncio.run(ds.client.post(path, **kwargs))
+
+
+def get_json(ds, path):
+    response = get(ds, path)
+    assert response.status_code == 200, (path, response.text[:500])
+    return response.json()
+
+
+def test_home_page_names_the_instance_and_links_the_questions(ds):
+    html = get(ds, "/").text
+    assert "earful — what people say about our brands" in html
+    for link in ("/-/dashboards/negatives", "/earful/mentions_view", "/earful/negative_last_24h",
+                 "/earful/open_episodes", "/earful/source_health"):
+        assert f'href="{link}' in html
+
+
+def test_internal_tables_are_hidden(ds):
+    html = get(ds, "/earful").text
+    assert "mentions_view" in html and "episodes" in html
+    for internal in ("cursors", "detector_states", "stage_positions"):
+        assert f'href="/earful/{internal}"' not in html
+
+
+def test_mentions_view_newest_first_with_facets_that_match_the_data(ds, populated):
+    _, db = populated
+    data = get_json(ds, "/earful/mentions_view.json?_shape=objects&_size=20")
+    created = [r["created_at"] for r in data["rows"]]
+    assert created == sorted(created, reverse=True)
+    newest = db.execute("SELECT max(created_at) FROM mentions").fetchone()[0]
+    assert created[0] == newest
+    facets = data["facet_results"]
+    assert {"brand", "source", "sentiment", "status", "rating"} <= set(facets)
+    assert not data.get("facets_timed_out")
+    expected = dict(db.execute("SELECT label, count(*) FROM mention_sentiments GROUP BY label"))
+    assert {f["value"]: f["count"] for f in facets["sentiment"]["results"]} == expected
+    sources = dict(db.execute("SELECT source, count(*) FROM mentions GROUP BY source"))
+    assert {f["value"]: f["count"] for f in facets["source"]["results"]} == sources
+    # Facet on sentiment then status: a marketer's "negatives nobody looked at".
+    neg = get_json(ds, "/earful/mentions_view.json?sentiment=negative&status=new&_size=0")
+    assert neg["filtered_table_rows_count"] == expected["negative"]
+
+
+def test_each_mention_links_to_the_original(ds, populated):
+    _, db = populated
+    url = db.execute("SELECT url FROM mentions ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+    html = get(ds, "/earful/mentions_view").text
+    assert f'<a href="{url}">' in html
+
+
+@pytest.mark.parametrize("table", ["mentions", "mentions_view"])
+def test_search_finds_words_in_titles_and_bodies(ds, populated, table):
+    _, db = populated
+    expected = db.execute("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH "
+                          "'\"charged\"'").fetchone()[0]
+    assert expected > 0
+    data = get_json(ds, f"/earful/{table}.json?_search=charged&_size=1")
+    assert data["filtered_table_rows_count"] == expected
+
+
+@pytest.mark.parametrize("term", ['"refund', "AND OR", "charged)", "NEAR(", "*", "body:x"])
+def test_search_box_input_never_errors(ds, term):
+    response = get(ds, "/earful/mentions_view?" + urllib.parse.urlencode({"_search": term}))
+    assert response.status_code == 200
+    assert "error" not in response.text.lower().split("<footer")[0].split("</h1>")[1][:2000]
+
+
+READ_QUERIES = sorted(name for name, q in METADATA["databases"]["earful"]["queries"].items()
+                      if not q.get("write"))
+
+
+def query_rows(ds, name, **params):
+    qs = urllib.parse.urlencode({**params, "_shape": "objects"})
+    data = get_json(ds, f"/earful/{name}.json?{qs}")
+    assert not data.get("truncated")
+    return data["rows"]
+
+
+def only_episode(db):
+    row = db.execute("SELECT id, brand FROM episodes ORDER BY opened_at DESC LIMIT 1").fetchone()
+    assert row, "the demo storm must open an episode"
+    return row
+
+
+@pytest.mark.parametrize("name", READ_QUERIES)
+def test_every_canned_query_answers_on_real_rows(ds, populated, name):
+    _, db = populated
+    sql = METADATA["databases"]["earful"]["queries"][name]["sql"]
+    params = {"brand": "Larkspur", "episode": only_episode(db)[0]}
+    rows = query_rows(ds, name, **{k: v for k, v in params.items() if f":{k}" in sql})
+    assert rows, f"{name} returned nothing on the demo data"
+
+
+def test_negative_queries_hold_only_negatives_of_the_window(ds, populated):
+    _, db = populated
+    rows = query_rows(ds, "negative_last_24h", brand="")
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expected = db.execute("SELECT count(*) FROM mention_sentiments WHERE label = 'negative' "
+                          "AND created_at >= ?", [since]).fetchone()[0]
+    assert abs(len(rows) - expected) <= 2  # the window moves while the test runs
+    assert all(r["created_at"] >= since[:13] for r in rows)
+    week = query_rows(ds, "negative_last_7d", brand="Larkspur")
+    assert len(week) >= len(rows) and {r["brand"] for r in week} == {"Larkspur"}
+
+
+def test_episode_evidence_is_the_episodes_negatives_worst_first(ds, populated):
+    _, db = populated
+    episode, brand = only_episode(db)
+    rows = query_rows(ds, "episode_evidence", episode=episode)
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores)
+    marks = ",".join("?" * len(rows))
+    labels = {r[0] for r in db.execute(
+        f"SELECT label FROM mention_sentiments WHERE mention_id IN ({marks})",
+        [r["id"] for r in rows])}
+    assert labels == {"negative"}
+    text = " ".join((r["title"] + " " + r["body"]).lower() for r in rows)
+    assert "charged" in text or "twice" in text
+
+
+def test_open_episodes_lists_the_storm(ds, populated):
+    _, db = populated
+    episode, _ = only_episode(db)
+    assert episode in {r["id"] for r in query_rows(ds, "open_episodes")}
+
+
+def test_complaints_this_week_finds_the_storm_words(ds):
+    rows = query_rows(ds, "complaints_this_week", brand="Larkspur")
+    terms = [r["term"] for r in rows]
+    assert set(terms[:15]) & {"charged", "twice", "double", "charge", "refund"}, terms
+    assert "larkspur" not in terms and "that" not in terms
+    assert all(r["mentions"] <= r["out_of"] for r in rows)
+
+
+def test_source_health_shows_last_success_and_last_error(ds):
+    rows = query_rows(ds, "source_health")
+    reddit = [r for r in rows if r["source"] == "reddit"]
+    assert reddit and reddit[0]["last_success"] and reddit[0]["last_error"] == \
+        "HTTP 503 from reddit"
+    assert reddit[0]["errors_7d"] == 1
+
+
+def test_ratings_trend_per_review_site(ds, populated):
+    _, db = populated
+    rows = query_rows(ds, "ratings_trend", brand="")
+    rated = {r[0] for r in db.execute("SELECT DISTINCT source FROM mentions WHERE rating "
+                                      "IS NOT NULL")}
+    assert {r["site"] for r in rows} == rated
+    assert all(0 <= r["avg_rating"] <= 5 for r in rows)
+
+
+def test_canned_queries_report_truncation_instead_of_hiding_it(populated):
+    # No canned query cuts its own rows: past max_returned_rows Datasette says so.
+    from datasette.app import Datasette
+
+    config, _ = populated
+    small = Datasette([str(config.database)], metadata=METADATA,
+                      settings={"max_returned_rows": 3})
+    data = get_json(small, "/earful/negative_last_7d.json?brand=")
+    assert data["truncated"] is True
+    assert "more than 3 rows" in get(small, "/earful/negative_last_7d?brand=").text
+
+
+# --- charts -------------------------------------------------------------------------------
+DASHBOARD = METADATA["plugins"]["datasette-dashboards"]["negatives"]
+
+
+def chart_rows(ds, slug, **filters):
+    from datasette_dashboards import replace_opts_in_query
+
+    sql = replace_opts_in_query(DASHBOARD["charts"][slug]["query"], filters)
+    data = get_json(ds, "/earful.json?" + urllib.parse.urlencode(
+        {"sql": sql, **filters, "_shape": "objects"}))
+    return data
+
+
+@pytest.mark.parametrize("slug", sorted(DASHBOARD["charts"]))
+@pytest.mark.parametrize("days", ["90", "730"])
+def test_every_chart_has_data_and_is_never_truncated(ds, slug, days):
+    data = chart_rows(ds, slug, days=days, brand="Larkspur")
+    assert data["rows"], slug
+    assert data["truncated"] is False
+
+
+def test_charts_mark_the_episode(ds, populated):
+    _, db = populated
+    _, brand = only_episode(db)
+    for slug in ("negatives-per-day", "negative-share", "negatives-per-hour"):
+        rows = chart_rows(ds, slug, days="30", brand=brand)["rows"]
+        assert [r for r in rows if r["kind"] == "episode"], slug
+
+
+def test_daily_chart_counts_match_the_mentions(ds, populated):
+    _, db = populated
+    rows = chart_rows(ds, "negatives-per-day", days="90")["rows"]
+    charted = sum(r["negatives"] for r in rows if r["kind"] == "count")
+    since = (dt.date.today() - dt.timedelta(days=90)).isoformat()
+    expected = db.execute("SELECT count(*) FROM mention_sentiments WHERE label = 'negative' "
+                          "AND created_at >= ?", [since]).fetchone()[0]
+    assert charted == expected
+
+
+def test_dashboard_page_loads_its_scripts_locally(ds):
+    response = get(ds, "/-/dashboards/negatives?days=90")
+    assert response.status_code == 200
+    html = response.text
+    for slug in DASHBOARD["charts"]:
+        assert f'id="chart-{slug}"' in html
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', html)
+    styles = re.findall(r'<link[^>]+href="([^"]+)"', html)
+    assert any("vega-lite" in s for s in scripts)
+    assert not [u for u in scripts + styles if u.startswith(("http:", "https:", "//"))]
+    for url in scripts:
+        assert get(ds, url).status_code == 200, url
+
+
+# --- triage from the browser --------------------------------------------------------------
+def sign_in(ds, password=TEAM_PASSWORD) -> dict[str, str]:
+    response = post(ds, "/-/login", data={"username": "team", "password": password})
+    return {"ds_actor": response.cookies["ds_actor"]} if "ds_actor" in response.cookies else {}
+
+
+def form_post(ds, path, data, cookies):
+    """Post a canned-query form the way a browser does: its CSRF token from the page."""
+    page = get(ds, path, cookies=cookies)
+    token = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
+    cookies = {**cookies, "ds_csrftoken": page.cookies.get("ds_csrftoken", "")}
+    return post(ds, path, data={**data, "csrftoken": token.group(1) if token else ""},
+                cookies=cookies)
+
+
+def newest_mention(db) -> str:
+    return db.execute("SELECT id FROM mentions ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+
+
+def test_wrong_password_signs_nobody_in(ds):
+    assert sign_in(ds, "guess") == {}
+
+
+@pytest.mark.parametrize("query", ["set_triage", "set_sentiment"])
+def test_anonymous_visitors_cannot_write(ds, populated, query):
+    _, db = populated
+    mention = newest_mention(db)
+    before = db.execute("SELECT count(*) FROM triage").fetchone()[0], \
+        db.execute("SELECT count(*) FROM labels").fetchone()[0]
+    assert get(ds, f"/earful/{query}").status_code == 403
+    data = {"mention_id": mention, "status": "resolved", "label": "positive"}
+    assert form_post(ds, f"/earful/{query}", data, {}).status_code == 403
+    assert post(ds, f"/earful/{query}", data=data).status_code == 403
+    assert (db.execute("SELECT count(*) FROM triage").fetchone()[0],
+            db.execute("SELECT count(*) FROM labels").fetchone()[0]) == before
+
+
+def test_signed_in_team_member_triages_a_mention(ds, populated):
+    _, db = populated
+    cookies = sign_in(ds)
+    assert cookies
+    mention = newest_mention(db)
+    response = form_post(ds, "/earful/set_triage", {"mention_id": mention,
+                         "status": "acknowledged", "owner": "ana", "note": "called back"},
+                         cookies)
+    assert response.status_code == 302
+    row = db.execute("SELECT status, owner, note, updated_by FROM triage WHERE mention_id = ?",
+                     [mention]).fetchone()
+    assert row == ("acknowledged", "ana", "called back", "team")
+    # Empty owner and note keep what was there; the status moves on.
+    form_post(ds, "/earful/set_triage", {"mention_id": mention, "status": "resolved",
+                                         "owner": "", "note": ""}, cookies)
+    assert db.execute("SELECT status, owner, note FROM triage WHERE mention_id = ?",
+                      [mention]).fetchone() == ("resolved", "ana", "called back")
+    view = get_json(ds, "/earful/mentions_view.json?_shape=objects&status=resolved")
+    assert [r["id"] for r in view["rows"]] == [mention]
+
+
+def test_signed_in_team_member_corrects_a_sentiment(ds, populated):
+    _, db = populated
+    cookies = sign_in(ds)
+    mention = db.execute("SELECT mention_id FROM mention_sentiments WHERE label = 'negative' "
+                         "ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+    form_post(ds, "/earful/set_sentiment", {"mention_id": mention, "label": "neutral"}, cookies)
+    assert db.execute("SELECT label, human_label FROM mention_sentiments WHERE mention_id = ?",
+                      [mention]).fetchone() == ("neutral", "neutral")
+    assert db.execute("SELECT labelled_by FROM labels WHERE mention_id = ?",
+                      [mention]).fetchone() == ("team",)
+
+
+def test_a_write_without_the_csrf_token_is_refused(ds, populated):
+    _, db = populated
+    cookies = sign_in(ds)
+    mention = newest_mention(db)
+    response = post(ds, "/earful/set_triage", data={"mention_id": mention, "status": "ignored"},
+                    cookies=cookies)
+    assert response.status_code == 403
+    assert db.execute("SELECT status FROM triage WHERE mention_id = ?",
+                      [mention]).fetchone() != ("ignored",)
+
+
+@pytest.mark.parametrize("data, error", [
+    ({"mention_id": "nope:1", "status": "new"}, "no mention with that id"),
+    ({"status": "done"}, "CHECK constraint failed"),
+])
+def test_bad_triage_input_is_refused_with_a_message(ds, populated, data, error):
+    _, db = populated
+    cookies = sign_in(ds)
+    data = {"mention_id": newest_mention(db), "owner": "", "note": "", **data}
+    before = db.execute("SELECT count(*), group_concat(status) FROM triage").fetchone()
+    response = form_post(ds, "/earful/set_triage", data, cookies)
+    follow = get(ds, response.headers["location"], cookies={**cookies, **dict(response.cookies)})
+    assert error in follow.text
+    assert db.execute("SELECT count(*), group_concat(status) FROM triage").fetchone() == before
+
+
+def test_every_column_of_every_visible_table_is_described(populated):
+    _, db = populated
+    tables = METADATA["databases"]["earful"]["tables"]
+    for name in db.table_names() + db.view_names():
+        meta = tables.get(name, {})
+        if name.startswith("mentions_fts") or meta.get("hidden"):
+            continue
+        obj = db.table(name) if name in db.table_names() else db.view(name)
+        missing = {c.name for c in obj.columns} - set(meta.get("columns", {}))
+        assert not missing, f"{name}: describe {sorted(missing)} in metadata.yml"

@@ -1,0 +1,146 @@
+"""Page times of a real Datasette, started the way `earful serve` starts it.
+
+    .venv/bin/python benchmarks/datasette/run.py /tmp/earful-bench.db --runs 20
+
+Each page is fetched once to warm up, then --runs times; p50 and p95 of the wall time per
+page (request to last byte), plus whether Datasette reported a timed-out facet or a
+truncated result, since a fast page that silently drops data is no win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import yaml  # noqa: E402
+
+from earful import serve  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pages(db_path: Path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    episode = conn.execute("SELECT id FROM episodes ORDER BY opened_at DESC LIMIT 1").fetchone()[0]
+    mention = conn.execute("SELECT id FROM mentions ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+    from datasette.utils import tilde_encode
+    conn.close()
+    out = [
+        ("mentions table", "/earful/mentions"),
+        ("mentions_view (facets)", "/earful/mentions_view"),
+        ("mentions_view, brand + 7 days", "/earful/mentions_view?brand=Larkspur&created_at__gte="
+         + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 7 * 86400))),
+        ("facet page: source=trustpilot", "/earful/mentions?source=trustpilot"),
+        ("search 'crashes' (mentions)", "/earful/mentions?_search=crashes"),
+        ("search 'refund' (mentions_view)", "/earful/mentions_view?_search=refund"),
+        ("row page", f"/earful/mentions/{tilde_encode(mention)}"),
+        ("dashboard page", "/-/dashboards/negatives?days=90"),
+    ]
+    meta = yaml.safe_load((ROOT / "metadata.yml").read_text())
+    params = {"brand": "Larkspur", "episode": episode}
+    for name, query in meta["databases"]["earful"]["queries"].items():
+        if query.get("write"):
+            continue
+        used = {k: v for k, v in params.items() if f":{k}" in query["sql"]}
+        out.append((f"canned: {name}", f"/earful/{name}?{urllib.parse.urlencode(used)}"))
+    charts = meta["plugins"]["datasette-dashboards"]["negatives"]["charts"]
+    from datasette_dashboards import replace_opts_in_query
+
+    for slug, chart in charts.items():
+        sql = replace_opts_in_query(chart["query"], {"days": "90"})
+        out.append((f"chart data: {slug}", "/earful.json?" + urllib.parse.urlencode(
+            {"sql": sql, "days": "90", "_shape": "objects"})))
+    return out
+
+
+def fetch(base: str, path: str) -> tuple[float, bytes]:
+    start = time.perf_counter()
+    with urllib.request.urlopen(base + path, timeout=60) as resp:
+        body = resp.read()
+    return time.perf_counter() - start, body
+
+
+def warnings_in(base: str, path: str) -> str:
+    """Timed-out facets or truncated rows, read from the page's JSON."""
+    p = urllib.parse.urlsplit(path)
+    if p.path.startswith("/-/"):
+        return ""
+    json_path = (p.path + ".json" if not p.path.endswith(".json") else p.path) + "?" + p.query
+    try:
+        _, body = fetch(base, json_path)
+    except urllib.error.HTTPError as exc:
+        return f"JSON: HTTP {exc.code}"
+    data = json.loads(body)
+    notes = []
+    if data.get("facets_timed_out"):
+        notes.append("facets timed out: " + ", ".join(data["facets_timed_out"]))
+    if data.get("truncated"):
+        notes.append("TRUNCATED")
+    return "; ".join(notes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("database", type=Path)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    port = free_port()
+    cmd = serve.datasette_args(args.database, "127.0.0.1", port)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "DATASETTE_SECRET": "bench"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                fetch(base, "/-/versions.json")
+                break
+            except OSError:
+                time.sleep(0.2)
+        print("| page | p50 ms | p95 ms | notes |\n|---|---:|---:|---|")
+        for label, path in pages(args.database):
+            try:
+                fetch(base, path)  # warm the page cache
+            except urllib.error.HTTPError as exc:
+                print(f"| {label} | - | - | HTTP {exc.code}: {exc.read()[:200]!r} |")
+                continue
+            times, errors = [], 0
+            for _ in range(args.runs):
+                try:
+                    times.append(fetch(base, path)[0] * 1000)
+                except urllib.error.HTTPError:  # e.g. 400 "SQL Interrupted" at the time limit
+                    errors += 1
+            if not times:
+                print(f"| {label} | - | - | every run failed (time limit) |", flush=True)
+                continue
+            times.sort()
+            p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+            print(f"| {label} | {statistics.median(times):.0f} | {p95:.0f} | "
+                  f"{warnings_in(base, path)}{f'; {errors} runs failed' if errors else ''} |",
+                  flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
