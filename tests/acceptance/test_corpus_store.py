@@ -23,7 +23,8 @@ from tests.acceptance.conftest import corpus_path
 
 EARFUL = str(Path(sys.executable).parent / "earful")
 PAGES = {
-    "/recipes/hostthetoast": ("reviews/html/schema_org_jsonld/hostthetoast.com_hostthetoast_1.html"),
+    "/recipes/hostthetoast": ("reviews/html/schema_org_jsonld/"
+                              "hostthetoast.com_hostthetoast_1.html"),
     "/recipes/clevercarrot": ("reviews/html/schema_org_jsonld/"
                               "theclevercarrot.com_theclevercarrot_1.html"),
     "/recipes/allrecipes": "reviews/html/schema_org_jsonld/allrecipes.com_allrecipescurated.html",
