@@ -40,6 +40,7 @@ SECTIONS: dict[str, dict[str, tuple[Any, Any, str]]] = {
         "contact": (STR, "https://github.com/earful/earful", "contact URL sent in the User-Agent"),
         "datasette_url": (STR, "http://127.0.0.1:8001", "public base URL of Datasette, for links"),
         "lock_wait_seconds": (FLOAT, 10, "how long a run waits for an overlapping run"),
+        "score_workers": (INT, 0, "processes for scoring a big backlog (0: every core)"),
     },
     "http": {
         "connect_timeout": (FLOAT, 5, "seconds"),

@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -165,11 +166,40 @@ def score_stage_key() -> str:
     return f"score:{sentiment.MODEL}:{sentiment.VERSION}"
 
 
+SCORE_COLUMNS = ("mention_id", "model", "version", "score", "label", "text_score",
+                 "rating_score", "disagrees", "lang", "scored_at")
+PARALLEL_MIN = 20_000  # a backlog at least this big is scored on every core
+
+
+def _score_rows(rows: list[tuple[str, str | None, float | None, dict | None]]) -> list[tuple]:
+    """(id, text, rating, lexicon) -> score rows without scored_at. Runs in worker processes."""
+    out = []
+    for mention_id, text, rating, lexicon in rows:
+        r = sentiment.analyze(text or "", rating, lexicon)
+        out.append((mention_id, sentiment.MODEL, sentiment.VERSION, round(r.score, 4), r.label,
+                    None if r.text_score is None else round(r.text_score, 4), r.rating_score,
+                    int(r.disagrees), r.lang))
+    return out
+
+
+def _workers(db: sqlite_utils.Database, position: tuple[str, str], wanted: int) -> int:
+    if wanted == 1 or (os.cpu_count() or 1) == 1:
+        return 1
+    # A bounded count: cheap on any table size, enough to tell a backfill from a cron run.
+    backlog = db.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM mentions WHERE collected_at > ? OR "
+        "(collected_at = ? AND id > ?) LIMIT ?)",
+        [position[0], position[0], position[1], PARALLEL_MIN]).fetchone()[0]
+    if backlog < PARALLEL_MIN:
+        return 1
+    return wanted or os.cpu_count() or 1
+
+
 def score(db: sqlite_utils.Database, config: Config, *, show_progress: bool = True) -> int:
     """Score mentions collected since the last score run, with the current model version.
 
     A new model version has its own position, so it rescores everything once (a backfill
-    with a progress bar) into new rows; earlier versions' scores stay as they were.
+    with a progress bar, on every core) into new rows; earlier versions' scores stay.
     """
     stage = score_stage_key()
     with db.atomic():
@@ -184,33 +214,43 @@ def score(db: sqlite_utils.Database, config: Config, *, show_progress: bool = Tr
         remaining = db.execute(
             "SELECT count(*) FROM mentions WHERE collected_at > ? OR (collected_at = ? AND id > ?)",
             [position[0], position[0], position[1]]).fetchone()[0]
+    workers = _workers(db, position, config.earful["score_workers"])
+    pool = None
+    if workers > 1:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(workers)
+    batch = SCORE_BATCH * workers
+    insert = (f"INSERT OR IGNORE INTO scores ({', '.join(SCORE_COLUMNS)}) "
+              f"VALUES ({', '.join('?' * len(SCORE_COLUMNS))})")
     total = 0
-    with progress(remaining, "Scoring", show_progress) as bar:
-        while True:
-            rows = store.mentions_after(db, position, SCORE_BATCH,
-                                        "id, collected_at, brand, title, body, rating")
-            if not rows:
-                break
-            scored_at = store.now_iso()
-            out = []
-            for row in rows:
-                text = "\n".join(p for p in (row["title"], row["body"]) if p)
-                result = sentiment.analyze(text, row["rating"], lexicons.get(row["brand"]))
-                out.append({
-                    "mention_id": row["id"], "model": sentiment.MODEL,
-                    "version": sentiment.VERSION, "score": round(result.score, 4),
-                    "label": result.label,
-                    "text_score": (None if result.text_score is None
-                                   else round(result.text_score, 4)),
-                    "rating_score": result.rating_score, "disagrees": int(result.disagrees),
-                    "lang": result.lang, "scored_at": scored_at,
-                })
-            position = (rows[-1]["collected_at"], rows[-1]["id"])
-            with db.atomic():
-                db.table("scores").insert_all(out, ignore=True)
-                store.save_position(db, stage, position)
-            total += len(rows)
-            bar.update(len(rows))
+    try:
+        with progress(remaining, "Scoring", show_progress) as bar:
+            while True:
+                rows = store.mentions_after(db, position, batch,
+                                            "id, collected_at, brand, title, body, rating")
+                if not rows:
+                    break
+                work = [(r["id"], "\n".join(p for p in (r["title"], r["body"]) if p),
+                         r["rating"], lexicons.get(r["brand"])) for r in rows]
+                if pool is not None:
+                    size = -(-len(work) // workers)
+                    parts = pool.map(_score_rows, [work[i:i + size]
+                                                   for i in range(0, len(work), size)])
+                    scored = [row for part in parts for row in part]
+                else:
+                    scored = _score_rows(work)
+                scored_at = store.now_iso()
+                position = (rows[-1]["collected_at"], rows[-1]["id"])
+                with db.atomic():
+                    db.conn.executemany(insert, [(*row, scored_at) for row in scored])
+                    store.save_position(db, stage, position)
+                total += len(rows)
+                bar.update(len(rows))
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     return total
 
 

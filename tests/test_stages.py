@@ -167,3 +167,22 @@ def test_recipients_and_message_id_are_stable(loaded):
 
     assert alert[1] == message_id(alert[0])
     assert json.loads(alert[2]) == ["lead@example.com"]
+
+
+def test_a_backfill_on_every_core_scores_exactly_like_one_process(tmp_path, monkeypatch):
+    rows = {}
+    for name, workers in (("one", 1), ("many", 2)):
+        (tmp_path / name).mkdir()
+        config = make_config(tmp_path / name)
+        config.earful["score_workers"] = workers
+        db = store.connect(config.database)
+        with db.atomic():
+            store.save_mentions(db, "Larkspur", demo_mentions(NOW)[:900],
+                                collected_at="2026-11-23T08:00:00Z")
+        monkeypatch.setattr(pipeline, "PARALLEL_MIN", 100)
+        monkeypatch.setattr(pipeline, "SCORE_BATCH", 250)  # several batches, several positions
+        assert pipeline.score(db, config, show_progress=False) == 900
+        rows[name] = db.execute("SELECT mention_id, score, label, lang FROM scores "
+                                "ORDER BY mention_id").fetchall()
+        db.close()
+    assert rows["one"] == rows["many"] and len(rows["one"]) == 900
