@@ -380,9 +380,10 @@ INSERT_MENTION = (f"INSERT INTO mentions ({', '.join(COLUMNS)}) "
 
 
 def fingerprint(mention: Mention) -> str:
-    values = (mention.title, mention.body, int(bool(mention.deleted)), mention.rating,
-              mention.url, mention.author)
-    return hashlib.blake2b(repr(values).encode(), digest_size=8).hexdigest()
+    # An f-string, not repr() of a tuple: this runs for every re-collected item.
+    m = mention
+    text = f"{m.title}\x1f{m.body}\x1f{bool(m.deleted)}\x1f{m.rating}\x1f{m.url}\x1f{m.author}"
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def save_mentions(db: sqlite_utils.Database, brand: str, mentions: Iterable[Mention],
