@@ -19,15 +19,19 @@ import math
 HOURS_PER_MONTH = 30 * 24
 TESTS = 3  # volume CUSUM, share CUSUM, one-bucket burst: the budget is split evenly
 
-# Extra nats on the CUSUM thresholds, fitted by replay of real series (NAB AAPL, AMZN, FB
-# at 1 h, thinned to 3-30 mentions an hour and into negatives, labelled windows excluded):
-# -3.5 kept budgets 0.5, 1 and 2 a month at 0.35, 0.69 and 1.25 measured false alerts there,
-# but synthetic Poisson/binomial series with a sharp daily rhythm (tests/test_spikes.py) ran
-# at up to 2.3 a month (and 0.3-0.8 at -2.5), so we keep a margin: -1.0 gives 0.05 a month on
-# the calibration series and 0.1-0.3 on the synthetic ones at a budget of 1 (0 at 0.25).
-# The budget is therefore an upper bound, not a target. Refit with
-# benchmarks/detection/calibrate.py. The tail factor was not fitted.
-CUSUM_OFFSET = -1.0
+# Extra nats on the CUSUM thresholds, fitted by replay (benchmarks/detection/calibrate.py,
+# results/calibration.json) on two pools: NAB AAPL, AMZN, FB at 1 h thinned to 3-30 mentions
+# an hour and into negatives (labelled windows excluded; CRM and CVS are kept for the
+# injection benchmark), and the synthetic rhythm series of tests/test_spikes.py.
+# Volume test: -3.0 (the replay alone would allow -4.0: 0.16 / 0.34 false alerts a month on the
+# real / synthetic pools at a budget of 1; at -3.5 test_two_storms_a_day_apart fails, not
+# investigated). Share test: -1.0 (the replay would allow -2.5: 0.32 / 0.68 a month at
+# a budget of 1, 0.05 / 0.23 at 0.25; but the fixtures assert *no* alert in 45-60 days at
+# budgets of 0.25-1, which an exact budget of 0.25 a month breaks about one time in three).
+# So the budget is still an upper bound: at 1 a month these offsets measure 0.05 (real) and
+# 0.17 (synthetic) a month. See benchmarks/detection/README.md, "Calibration".
+CUSUM_OFFSET = -3.0
+SHARE_OFFSET = -1.0
 TAIL_FACTOR = 0.1
 
 

@@ -17,11 +17,13 @@ How it decides (design: ``/work/shared/design/detection.md``):
 - three tests, any of which may open an episode: a Poisson CUSUM on negatives designed
   for a ``rho``-fold rise, a binomial CUSUM on the negative share (p0 -> p1), and a
   one-bucket tail test so a sudden storm fires in its first bucket. Counts are scaled by
-  a running over-dispersion estimate (quasi-likelihood), so bursty brands are not noisy;
+  a running negative-binomial over-dispersion estimate, var = mu (1 + c mu)
+  (quasi-likelihood), so bursty and busy brands are not noisy;
 - thresholds come from the false-alarm budget (``calibration``);
 - a practical-size gate: at least ``min_excess`` negatives above expectation;
-- episodes: one "open" email; "escalate" only when a statistic passes twice its threshold
-  and the burst since the last email is at least twice the one it reported; "close" after
+- episodes: one "open" email; "escalate" only when a statistic passes twice its threshold,
+  the burst rate (excess negatives per bucket) since the last email is at least twice the
+  one it reported, and ``escalate_after_hours`` have passed since that email; "close" after
   ``close_after_hours`` of calm hours (negatives within normal variation of expectation
   and no build-up of share evidence); the statistics restart at 0 after every email and
   are capped at the escalation level while an episode is open;
@@ -75,9 +77,12 @@ DEFAULTS: dict[str, Any] = {
     # multiple of its threshold and the excess negatives reached this multiple of the
     # excess the last email reported.
     "escalate_factor": 2.0,
-    # Extra nats on the CUSUM thresholds and factor on the one-bucket tail level; None
-    # means the values fitted by replay in calibration.py.
+    # ... and at least this many hours have passed since the last email.
+    "escalate_after_hours": 6.0,
+    # Extra nats on the volume and share CUSUM thresholds and factor on the one-bucket tail
+    # level; None means the values fitted by replay in calibration.py.
     "cusum_offset": None,
+    "share_offset": None,
     "tail_factor": None,
 }
 
@@ -94,12 +99,17 @@ def new_state(params: dict[str, Any] | None = None) -> dict[str, Any]:
         "base": new_baseline(),  # seasonal baseline of all mentions
         "neg": 0.0,  # decayed sums for the baseline negative share
         "all": 0.0,
-        "phi_volume": 1.0,  # over-dispersion of negatives vs the Poisson model
+        "phi_volume": 1.0,  # kept for states persisted by older versions (unused)
+        # Negative-binomial over-dispersion of negatives, var = mu * (1 + c * mu), with
+        # c = disp_num / disp_den (decayed sums of (y - mu)^2 - mu and mu^2).
+        "disp_num": 0.0,
+        "disp_den": 0.0,
         "phi_share": 1.0,  # over-dispersion of negatives vs the binomial model
         "s_volume": 0.0,  # CUSUM statistics
         "s_share": 0.0,
         "run_count": 0.0,  # negatives / expected since the statistics last left 0
         "run_expected": 0.0,
+        "run_buckets": 0,  # buckets in that run (for the burst rate)
         "expected": None,  # expected negatives of the last bucket (shown by the pipeline)
         "episode": None,
     }
@@ -109,10 +119,13 @@ def thresholds(params: dict[str, Any] | None = None) -> dict[str, float]:
     """Decision thresholds implied by the false-alarm budget."""
     p = _params(params)
     offset = calibration.CUSUM_OFFSET if p["cusum_offset"] is None else p["cusum_offset"]
+    share = calibration.SHARE_OFFSET if p["share_offset"] is None else p["share_offset"]
     factor = calibration.TAIL_FACTOR if p["tail_factor"] is None else p["tail_factor"]
     return {
         "cusum": calibration.cusum_threshold(p["false_alarms_per_month"], p["bucket_hours"],
                                              offset),
+        "share": calibration.cusum_threshold(p["false_alarms_per_month"], p["bucket_hours"],
+                                             share),
         "tail": calibration.tail_level(p["false_alarms_per_month"], p["bucket_hours"], factor),
     }
 
@@ -149,7 +162,7 @@ def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
     mu = p0 * volume
     p1 = min(0.95, max(p["share_fold"] * p0, p0 + p["share_lift"]))
     limits = thresholds(p)
-    phi_v, phi_s = state["phi_volume"], state["phi_share"]
+    phi_v, phi_s = _phi_volume(state, mu), state["phi_share"]
 
     tail_p = 1.0
     fired: list[str] = []
@@ -165,11 +178,13 @@ def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
         if state["s_volume"] > 0 or state["s_share"] > 0 or tail_p < limits["tail"]:
             state["run_count"] += y
             state["run_expected"] += mu
+            state["run_buckets"] = state.get("run_buckets", 0) + 1
         else:
             state["run_count"] = state["run_expected"] = 0.0
+            state["run_buckets"] = 0
         if state["s_volume"] > limits["cusum"]:
             fired.append("negative-volume")
-        if state["s_share"] > limits["cusum"]:
+        if state["s_share"] > limits["share"]:
             fired.append("negative-share")
         if tail_p < limits["tail"]:
             fired.append("negative-burst")
@@ -184,6 +199,7 @@ def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
         "baseline_share": round(p0, 3),
         "statistic": round(max(state["s_volume"], state["s_share"]), 3),
         "threshold": round(limits["cusum"], 3),
+        "share_threshold": round(limits["share"], 3),
         "volume_statistic": round(state["s_volume"], 3),
         "share_statistic": round(state["s_share"], 3),
         "burst_p_value": tail_p,
@@ -198,31 +214,40 @@ def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
             state["episode"] = {"opened_at": bucket_at, "negatives": state["run_count"],
                                 "expected": state["run_expected"],
                                 "at_last_email": state["run_count"], "quiet": 0,
-                                "excess_at_email": excess}
+                                "excess_at_email": excess,
+                                "rate_at_email": excess / max(state.get("run_buckets", 0), 1),
+                                "buckets_since_email": 0}
             events.append(_event("open", bucket_at, fired, p, limits, numbers))
             _reset(state)
     else:
         episode["negatives"] += y
         episode["expected"] += mu
-        strong = any(s > p["escalate_factor"] * limits["cusum"]
-                     for s in (state["s_volume"], state["s_share"]))
-        # "Doubled" compares bursts, not totals: the excess over expectation of the run since
-        # the last email against the excess that email reported. Episode totals grow with
-        # ordinary traffic, so comparing them escalated long quiet episodes on one mention.
+        strong = (state["s_volume"] > p["escalate_factor"] * limits["cusum"]
+                  or state["s_share"] > p["escalate_factor"] * limits["share"])
+        # "Doubled" compares burst *rates*, not totals: excess negatives per bucket in the run
+        # since the last email against the rate that email reported. Cumulative excess always
+        # doubles in a steady storm (after as long as it took to open), which mailed "still
+        # rising" about storms that were not rising; totals grew with ordinary traffic too.
         reported = episode.get("excess_at_email", episode["at_last_email"])
-        doubled = (excess >= p["escalate_factor"] * reported
+        rate = excess / max(state.get("run_buckets", 0), 1)
+        doubled = (rate >= p["escalate_factor"] * episode.get("rate_at_email", reported)
                    and excess - reported >= p["min_excess"])
-        if fired and gate and strong and doubled:
+        # A second email within hours of the first adds little and feeds alert fatigue.
+        since = episode.get("buckets_since_email", 0) + 1
+        episode["buckets_since_email"] = since
+        spaced = since * p["bucket_hours"] >= p["escalate_after_hours"]
+        if fired and gate and strong and doubled and spaced:
             numbers["episode_negatives"] = episode["negatives"]
             events.append(_event("escalate", bucket_at, fired, p, limits, numbers))
             episode["at_last_email"] = episode["negatives"]
             episode["excess_at_email"] = excess
+            episode["rate_at_email"] = rate
+            episode["buckets_since_email"] = 0
             _reset(state)
         # Past the escalation level more evidence changes nothing, and an uncapped CUSUM built
         # up over a long storm takes days of slow drift to come back down: cap it.
-        cap = p["escalate_factor"] * limits["cusum"]
-        state["s_volume"] = min(state["s_volume"], cap)
-        state["s_share"] = min(state["s_share"], cap)
+        state["s_volume"] = min(state["s_volume"], p["escalate_factor"] * limits["cusum"])
+        state["s_share"] = min(state["s_share"], p["escalate_factor"] * limits["share"])
         # "Calm" is a bucket whose negatives are within normal variation of expectation.
         # The CUSUMs cannot say it: at weekend volume they fall by a fraction of a unit an
         # hour, so "statistic back at 0" kept finished episodes open for days.
@@ -232,9 +257,9 @@ def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
         if n > 0 and p1 > p0 + 1e-6:
             llr = (y * math.log(p1 / p0) + (n - y) * math.log((1 - p1) / (1 - p0))) / phi_s
         episode["quiet_llr"] = min(max(0.0, episode.get("quiet_llr", 0.0) + llr),
-                                   limits["cusum"] / 2)
+                                   limits["share"] / 2)
         calm = (y <= mu + 2.0 * math.sqrt(mu) + 1.0
-                and episode["quiet_llr"] < limits["cusum"] / 4)
+                and episode["quiet_llr"] < limits["share"] / 4)
         episode["quiet"] = episode["quiet"] + 1 if calm else 0
         if episode["quiet"] >= p["close_after_hours"] / p["bucket_hours"]:
             numbers["episode_negatives"] = episode["negatives"]
@@ -251,18 +276,32 @@ def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
     return events
 
 
+def _phi_volume(state: dict[str, Any], mu: float) -> float:
+    """Variance / mean of the negatives at expectation mu (negative-binomial: 1 + c * mu).
+
+    Mention counts vary by a roughly constant *fraction* (news cycles, retweet cascades), so
+    a constant quasi-Poisson factor is too small at the busy hours and too large at the
+    quiet ones; with var = mu (1 + c mu) a brand with 1,000 mentions an hour needs a
+    proportionally larger rise than one with 3.
+    """
+    den = state.get("disp_den", 0.0)
+    c = max(0.0, state.get("disp_num", 0.0) / den) if den > 1e-9 else 0.0
+    return 1.0 + c * mu
+
+
 def _reset(state: dict[str, Any]) -> None:
     # Restart the evidence after every email: the next email needs fresh evidence.
     state["s_volume"] = state["s_share"] = 0.0
     state["run_count"] = state["run_expected"] = 0.0
+    state["run_buckets"] = 0
 
 
 def _learn(state: dict[str, Any], p: dict[str, Any], hour: int, dow: int, n: int, y: int,
            mu_all: float, mu: float, p0: float, warm: bool) -> None:
     if warm:
         # Clip outliers so one odd hour moves the baseline only a little.
-        n_in = min(float(n), mu_all + 3.0 * math.sqrt(state["phi_volume"] * mu_all) + 1.0)
-        y_in = min(float(y), mu + 3.0 * math.sqrt(state["phi_volume"] * mu) + 1.0, n_in)
+        n_in = min(float(n), mu_all + 3.0 * math.sqrt(_phi_volume(state, mu_all) * mu_all) + 1.0)
+        y_in = min(float(y), mu + 3.0 * math.sqrt(_phi_volume(state, mu) * mu) + 1.0, n_in)
     else:
         n_in, y_in = float(n), float(y)
     learn(state["base"], hour, dow, n_in, _rates(p))
@@ -272,11 +311,17 @@ def _learn(state: dict[str, Any], p: dict[str, Any], hour: int, dow: int, n: int
     state["all"] = state["all"] * keep + n_in
     if state["t"] > per_day:  # over-dispersion only once the expectations mean something
         a = alpha_for(p["share_half_life_days"] * per_day)
-        resid_v = (y_in - mu) ** 2 / max(mu, 1.0)
-        state["phi_volume"] = max(1.0, state["phi_volume"] + a * (resid_v - state["phi_volume"]))
-        if n_in > 0:
-            var = max(n_in * p0 * (1 - p0), 1.0)
-            resid_s = (y_in - n_in * p0) ** 2 / var
+        # Moment estimate of c, weighted by mu^2: busy buckets say most about it.
+        keep_d = 1.0 - a
+        state["disp_num"] = state.get("disp_num", 0.0) * keep_d + (y_in - mu) ** 2 - mu
+        state["disp_den"] = state.get("disp_den", 0.0) * keep_d + mu * mu
+        if n > 0:
+            # The bucket's own (n, y), not the clipped pair: clipping n and y separately
+            # gives a share the bucket never had, which inflated phi_share by 30-40 % on
+            # exactly binomial negatives (real volume, NAB CRM) and blunted the share test.
+            # One odd bucket is capped at 3 sd instead.
+            var = max(n * p0 * (1 - p0), 1.0)
+            resid_s = min((y - n * p0) ** 2 / var, 9.0)
             state["phi_share"] = max(1.0, state["phi_share"] + a * (resid_s - state["phi_share"]))
 
 

@@ -113,6 +113,14 @@ def test_two_storms_a_day_apart_are_both_caught():
     assert len(opens(events)) == 2
 
 
+def test_steady_day_long_storm_sends_one_email_not_a_still_rising_one():
+    # A storm that keeps the same size is not "still rising": its cumulative excess doubles
+    # after as long as it took to open, which used to send a second email.
+    events = replay(series(storms=((ONSET, 24, 4.0),)))
+    mails = [e for e in events if e["type"] in ("open", "escalate")]
+    assert [e["type"] for e in mails] == ["open"]
+
+
 def test_viral_positive_post_raises_no_negative_alert():
     rows = series()
     viral = [(s, n * 10 if ONSET <= h < ONSET + 4 else n, y) for h, (s, n, y) in enumerate(rows)]

@@ -1,0 +1,268 @@
+"""Benchmark 1: NAB realTweets, standard profile, with our own scorer (``nab_scorer.py``).
+
+    .venv/bin/python benchmarks/detection/nab.py                      # dev half: sweep, pick, save
+    .venv/bin/python benchmarks/detection/nab.py --input DIR --threshold-json \
+        benchmarks/detection/results/nab_threshold.json --out DIR2      # other files, dev threshold
+
+For every NAB-format CSV (``timestamp,value``, 5-minute rows) it writes
+``<out>/<name>.csv`` with ``timestamp,value,anomaly_score``; the score is empty except on rows
+where an episode opens or escalates. Sweeping one threshold over that column is the NAB
+protocol; the threshold picked on the dev half is printed and saved to
+``results/nab_threshold.json`` so anyone can score other files at it with their own scorer
+(a row is a detection when ``anomaly_score >= threshold``).
+
+The score. The detector's only knob is the false-alarm budget b (false alerts per series per
+30 days); it runs once per budget on a fixed ladder (``LADDER``), and a row's score is
+``1 / (1 + b_min)`` where b_min is the strictest budget whose run opens or escalates an
+episode on that row. So the score is monotone in how far the evidence passed the threshold
+(a row that fires even at 1 false alert in 30 months scores ~0.97, one that fires only at 32
+a month scores 0.03), a threshold theta means "every alert the detector would send at a
+budget of up to (1 - theta) / theta a month", and every run, hence every score, is causal:
+the score of row t depends on rows <= t only. No whole-file min/max, no look-ahead.
+
+Detector settings (``NAB_PARAMS``), argued in ``README.md``: value = the count, fed as both
+n and y (realTweets has no sentiment), ``negatives_follow_volume=False``, share test off,
+warm-up = NAB's probationary period (2.5 days; the benchmark does not score it, and the
+first labelled windows start on day 4-5), buckets rebinned to ``--bucket-minutes``
+(default 60: 12 rows, decided on the row that closes the bucket, the score written there).
+Everything else is the app's default.
+
+Side by side, in the same run and through the same scorer: the three published-style rules
+of ``rules.py`` on the same buckets, each with its documented knob swept (NAB re-optimises
+every detector's threshold on the scored files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from analysis import spikes  # noqa: E402
+from benchmarks.detection import nab_scorer, rules  # noqa: E402
+from benchmarks.detection.data import (  # noqa: E402
+    DEV_FILES,
+    NAB,
+    RESULTS,
+    read_nab_csv,
+    require_corpus,
+    windows,
+)
+
+# Budgets (false alerts per series per 30 days). Far below 1 a month they stop being budgets
+# and just rank how overwhelming the evidence was, which is what a threshold sweep needs.
+LADDER = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 0.003, 0.01, 0.03, 0.06, 0.125, 0.25, 0.5, 1.0, 2.0,
+          4.0, 8.0, 16.0, 32.0]
+ROW_MINUTES = 5
+NAB_PARAMS: dict[str, Any] = {
+    "negatives_follow_volume": False,
+    "share_test": False,
+    "warmup_days": 2.5,
+    # n == y: the baseline "share" is 1 from the first bucket, not a 1/6 prior.
+    "share_prior_other": 0.0,
+}
+Bucket = tuple[str, int, int]
+
+
+def buckets(rows: Sequence[tuple[str, int]], per: int) -> tuple[list[Bucket], list[int]]:
+    """Consecutive blocks of ``per`` rows from the file start; the row index that closes each.
+
+    The bucket is stamped with its first row's time (its hour-of-day slot); a trailing partial
+    block is dropped (it never closes).
+    """
+    out, closing = [], []
+    for start in range(0, len(rows) - per + 1, per):
+        block = rows[start:start + per]
+        total = sum(v for _, v in block)
+        out.append((block[0][0].replace(" ", "T") + "Z", total, total))
+        closing.append(start + per - 1)
+    return out, closing
+
+
+def ours(series: list[Bucket], budget: float, bucket_hours: float,
+         extra: dict[str, Any] | None = None) -> list[int]:
+    """Indices of buckets where an episode opens or escalates at this budget."""
+    params = {**NAB_PARAMS, **(extra or {}), "false_alarms_per_month": budget,
+              "bucket_hours": bucket_hours}
+    state, hits = spikes.new_state(params), []
+    for i, (at, n, y) in enumerate(series):
+        if any(e["type"] in ("open", "escalate") for e in spikes.step(state, at, n, y, params)):
+            hits.append(i)
+    return hits
+
+
+def row_scores(rows: Sequence[tuple[str, int]], per: int,
+               extra: dict[str, Any] | None = None) -> list[float | None]:
+    """Per-row anomaly score (None where no budget on the ladder fires)."""
+    series, closing = buckets(rows, per)
+    scores: list[float | None] = [None] * len(rows)
+    for budget in sorted(LADDER, reverse=True):  # strictest last, so it wins
+        for i in ours(series, budget, per * ROW_MINUTES / 60, extra):
+            # Rounded as written, so the saved threshold compares exactly with the files.
+            scores[closing[i]] = round(1.0 / (1.0 + budget), 8)
+    return scores
+
+
+def write_scores(path: Path, rows: Sequence[tuple[str, int]], scores: Sequence[float | None]
+                 ) -> None:
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["timestamp", "value", "anomaly_score"])
+        for (stamp, value), s in zip(rows, scores, strict=True):
+            out.writerow([stamp, value, "" if s is None else f"{s:.8f}"])
+
+
+def evaluate(detections: dict[str, list[bool]], spans: dict[str, list[tuple[int, int]]],
+             rows_per_file: dict[str, int]) -> dict[str, Any]:
+    files = {name: nab_scorer.score_file(detections[name], spans[name]) for name in detections}
+    scored_days = sum(f.scored_rows for f in files.values()) * ROW_MINUTES / 1440
+    fps = sum(f.false_positives for f in files.values())
+    return {
+        "score": nab_scorer.normalised(list(files.values())),
+        "windows_hit": sum(f.windows_hit for f in files.values()),
+        "windows": sum(f.windows for f in files.values()),
+        "false_positives": fps,
+        # per series per 30 days of scored rows (detections outside windows; these are emails)
+        "fa30": 30.0 * fps / scored_days,
+        "per_file": {n: {"raw": round(f.raw, 3), "hit": f.windows_hit, "windows": f.windows,
+                         "fp": f.false_positives} for n, f in files.items()},
+    }
+
+
+def sweep_scores(scores: dict[str, list[float | None]], spans, rows_per_file
+                 ) -> tuple[float, dict[str, Any], list[dict[str, Any]]]:
+    """Best threshold over the distinct score values (ties: the higher, i.e. stricter)."""
+    values = sorted({s for col in scores.values() for s in col if s is not None}, reverse=True)
+    table = []
+    best: tuple[float, dict[str, Any]] | None = None
+    for theta in values:
+        det = {n: [s is not None and s >= theta - 1e-12 for s in col] for n, col in scores.items()}
+        result = evaluate(det, spans, rows_per_file)
+        table.append({"threshold": theta, "budget": float(f"{1 / theta - 1:.3g}"),
+                      **{k: v for k, v in result.items() if k != "per_file"}})
+        if best is None or result["score"] > best[1]["score"] + 1e-9:
+            best = (theta, result)
+    assert best is not None
+    return best[0], best[1], table
+
+
+RULES: dict[str, tuple[Callable[..., list[int]], str, list[float]]] = {
+    "huginn": (rules.huginn_peaks, "std_multiple", [3.0, 4.0, 5.0, 6.0, 8.0, 10.0]),
+    "elastalert": (rules.elastalert_spike, "spike_height", [3.0, 2.0, 4.0, 6.0, 10.0]),
+    "socialmetrix": (rules.socialmetrix_daily, "sigmas", [2.0, 3.0, 4.0, 6.0, 8.0]),
+}
+
+
+def run_rules(data: dict[str, list[tuple[str, int]]], per: int, spans, rows_per_file
+              ) -> list[dict[str, Any]]:
+    out = []
+    bucket_hours = per * ROW_MINUTES / 60
+    for name, (rule, knob, values) in RULES.items():
+        results = []
+        for value in values:
+            det = {}
+            for f, rows in data.items():
+                series, closing = buckets(rows, per)
+                flags = [False] * len(rows)
+                for i in rule(series, bucket_hours=bucket_hours, **{knob: value}):
+                    flags[closing[i]] = True
+                det[f] = flags
+            r = evaluate(det, spans, rows_per_file)
+            results.append({"setting": f"{knob}={value}", "default": value == values[0], **r})
+        best = max(results, key=lambda r: r["score"])
+        out.append({"detector": name, "default_result": results[0], "best": best,
+                    "sweep": [{k: v for k, v in r.items() if k != "per_file"} for r in results]})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--input", type=Path, help="directory of NAB-format CSVs (default: dev half)")
+    # The score files repeat the corpus values, so they are written outside the repository.
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "earful-nab-scores",
+                    help="where the per-file score CSVs go (default: a temp directory)")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a detector parameter (sensitivity checks; not saved as dev)")
+    ap.add_argument("--threshold-json", type=Path,
+                    help="use this saved threshold (no labels needed) instead of sweeping")
+    ap.add_argument("--bucket-minutes", type=int, default=60, choices=[5, 15, 30, 60])
+    ap.add_argument("--no-rules", action="store_true", help="skip the published-style rules")
+    args = ap.parse_args()
+
+    per = args.bucket_minutes // ROW_MINUTES
+    extra = {k: float(v) for k, v in (item.split("=", 1) for item in args.param)}
+    if args.threshold_json:
+        saved = json.loads(args.threshold_json.read_text())
+        per = saved["bucket_minutes"] // ROW_MINUTES
+    if args.input is None:
+        require_corpus()
+        paths = [NAB / "realTweets" / f"Twitter_volume_{n}.csv" for n in DEV_FILES]
+    else:
+        paths = sorted(args.input.glob("*.csv"))
+        if not paths:
+            sys.exit(f"no CSV files in {args.input}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = {p.stem: read_nab_csv(p) for p in paths}
+    scores = {}
+    for name, rows in data.items():
+        scores[name] = row_scores(rows, per, extra)
+        write_scores(args.out / f"{name}.csv", rows, scores[name])
+    print(f"wrote {len(data)} score files to {args.out}")
+    if args.threshold_json:
+        theta = saved["threshold"]
+        for name, col in scores.items():
+            hits = sum(1 for s in col if s is not None and s >= theta - 1e-12)
+            print(f"{name}: {hits} detections at threshold {theta:.6f}")
+        return
+
+    # Dev half: labels, sweep, pick.
+    stems = {f"Twitter_volume_{n}": n for n in DEV_FILES}
+    spans, rows_per_file = {}, {}
+    for name, rows in data.items():
+        label = windows(stems.get(name, name))
+        spans[name] = nab_scorer.windows_to_rows([t for t, _ in rows], label)
+        rows_per_file[name] = len(rows)
+    theta, best, table = sweep_scores(scores, spans, rows_per_file)
+    budget = 1 / theta - 1
+    print(f"ours ({args.bucket_minutes} min buckets): best threshold {theta:.6f} "
+          f"(budget {budget:g} a month): NAB standard {best['score']:.1f}, "
+          f"windows {best['windows_hit']}/{best['windows']}, FA30 {best['fa30']:.2f}")
+    for row in table:
+        print(f"  threshold {row['threshold']:.6f} (budget {row['budget']:g}): "
+              f"score {row['score']:.1f}, hit {row['windows_hit']}/{row['windows']}, "
+              f"FA30 {row['fa30']:.2f}")
+    out: dict[str, Any] = {
+        "bucket_minutes": args.bucket_minutes, "threshold": theta, "budget": budget,
+        "score_definition": "anomaly_score = 1 / (1 + b), b = strictest budget on the ladder "
+                            "whose run opens or escalates an episode on that row",
+        "ladder": LADDER, "params": NAB_PARAMS, "dev_files": list(data),
+        "dev_result": best, "sweep": table,
+    }
+    if not args.no_rules:
+        out["rules"] = run_rules(data, per, spans, rows_per_file)
+        for r in out["rules"]:
+            d, b = r["default_result"], r["best"]
+            print(f"{r['detector']:13} default {d['setting']}: {d['score']:.1f} "
+                  f"({d['windows_hit']}/{d['windows']}, FA30 {d['fa30']:.2f}); "
+                  f"best {b['setting']}: {b['score']:.1f} "
+                  f"({b['windows_hit']}/{b['windows']}, FA30 {b['fa30']:.2f})")
+    if extra:
+        print("(parameter overrides: results not saved)")
+        return
+    suffix = "" if args.bucket_minutes == 60 else f"_{args.bucket_minutes}min"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"nab{suffix}.json").write_text(json.dumps(out, indent=1))
+    (RESULTS / f"nab_threshold{suffix}.json").write_text(json.dumps(
+        {k: out[k] for k in ("bucket_minutes", "threshold", "budget", "score_definition",
+                             "ladder", "params")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
