@@ -279,13 +279,37 @@ def detect(db: sqlite_utils.Database, config: Config, *, now: dt.datetime | None
     result = StageResult()
     now = now or utcnow()
     step = dt.timedelta(hours=config.detection["bucket_hours"])
-    end = hour_floor(now)  # buckets starting before this are closed
+    end = bucket_floor(now, step)  # buckets starting before this are closed
     params = detector_params(config)
     for brand in config.brands:
         if brands and brand.name not in brands:
             continue
-        result.merge(_detect_series(db, config, brand.name, "all", end, step, params))
+        # "all" first: a source's episode inside an open brand episode sends no second email.
+        for series in ["all", *source_series(db, config, brand.name, end)]:
+            result.merge(_detect_series(db, config, brand.name, series, end, step, params))
     return result
+
+
+def bucket_floor(moment: dt.datetime, step: dt.timedelta) -> dt.datetime:
+    seconds = int(step.total_seconds())
+    return dt.datetime.fromtimestamp(int(moment.timestamp()) // seconds * seconds, dt.UTC)
+
+
+def source_series(db: sqlite_utils.Database, config: Config, brand: str,
+                  end: dt.datetime) -> list[str]:
+    """Sources of a brand busy enough for a series of their own, plus any already running.
+
+    Judged on the last 14 days of mentions (an index range: the cost follows recent volume,
+    not history), so the same data gives the same series on the first run as on the next.
+    """
+    since = iso(end - dt.timedelta(days=14))
+    busy = {source for (source,) in db.execute(
+        "SELECT source FROM mentions WHERE brand = ? AND created_at >= ? AND created_at < ? "
+        "GROUP BY source HAVING count(*) / 14.0 >= ?",
+        [brand, since, iso(end), config.detection["min_source_mentions_per_day"]])}
+    running = {series for (series,) in db.execute(
+        "SELECT series FROM detector_states WHERE brand = ? AND series != 'all'", [brand])}
+    return sorted(busy | running)
 
 
 def _detect_series(db: sqlite_utils.Database, config: Config, brand: str, series: str,
@@ -293,24 +317,27 @@ def _detect_series(db: sqlite_utils.Database, config: Config, brand: str, series
     result = StageResult()
     row = db.execute("SELECT state, checkpoint_at FROM detector_states WHERE brand = ? AND "
                      "series = ?", [brand, series]).fetchone()
+    where, args = ("", []) if series == "all" else (" AND source = ?", [series])
     if row:
         state = json.loads(row[0])
         start = parse_iso(row[1]) + step
     else:
-        first = db.execute("SELECT min(created_at) FROM mentions WHERE brand = ?",
-                           [brand]).fetchone()[0]
+        first = db.execute(f"SELECT min(created_at) FROM mentions WHERE brand = ?{where}",
+                           [brand, *args]).fetchone()[0]
         if first is None:
             return result
-        start = max(hour_floor(parse_iso(first)), end - dt.timedelta(days=MAX_BACKFILL_DAYS))
+        start = max(bucket_floor(parse_iso(first), step),
+                    end - dt.timedelta(days=MAX_BACKFILL_DAYS))
         state = spikes.new_state(params)
     if start >= end:
         return result
+    seconds = int(step.total_seconds())
     counts = {
-        b: (n, y) for b, n, y in db.execute(
-            "SELECT strftime('%Y-%m-%dT%H:00:00Z', created_at) AS b, count(*), "
+        iso(b): (n, y) for b, n, y in db.execute(
+            "SELECT CAST(strftime('%s', created_at) AS INTEGER) / ? * ? AS b, count(*), "
             "coalesce(sum(label = 'negative'), 0) FROM mention_sentiments "
-            "WHERE brand = ? AND created_at >= ? AND created_at < ? GROUP BY b",
-            [brand, iso(start), iso(end)])
+            f"WHERE brand = ?{where} AND created_at >= ? AND created_at < ? GROUP BY b",
+            [seconds, seconds, brand, *args, iso(start), iso(end)])
     }
     checkpoint_until = end - step * REREAD_BUCKETS
     checkpoint_state, checkpoint_at = None, None
@@ -375,6 +402,10 @@ def _record_event(db: sqlite_utils.Database, config: Config, brand: str, series:
                  episode_id])
     if event["type"] == "close" and not config.alerts["send_closing_note"]:
         return opened
+    if series != "all" and db.execute(
+            "SELECT 1 FROM episodes WHERE brand = ? AND series = 'all' AND opened_at <= ? AND "
+            "(closed_at IS NULL OR closed_at >= ?)", [brand, at, at]).fetchone():
+        return opened  # the brand-wide email already covers this source's storm
     from .alerts import queue_alert  # alerts imports pipeline helpers; avoid a cycle
 
     queue_alert(db, config, kind=event["type"], episode_id=episode_id, brand=brand, event_at=at)
