@@ -3,6 +3,7 @@
 Honest User-Agent, timeouts on every request, retries with exponential backoff that
 honour Retry-After (capped, so a cron run never hangs), robots.txt, a minimum delay per
 host and conditional GET. Everything it does is counted in the caller's CollectStats.
+``post`` does the same for read-only endpoints that take their query as a form body.
 """
 
 from __future__ import annotations
@@ -98,6 +99,45 @@ class Fetcher:
         ``robots=False`` is for APIs and feeds a user subscribed to: robots.txt governs
         crawlers, and those endpoints exist to be fetched by programs.
         """
+        return self._send("GET", url, stats=stats, source=source, error=error, params=params,
+                          etag=etag, last_modified=last_modified, headers=headers,
+                          robots=robots)
+
+    def post(
+        self,
+        url: str,
+        *,
+        stats: CollectStats,
+        source: str,
+        data: dict[str, str] | str | bytes,
+        error: type[CollectorError] = FetchError,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        robots: bool = True,
+    ) -> requests.Response | None:
+        """POST a form body (a dict is form-encoded) with the same manners as ``get``.
+
+        For read-only query endpoints that take their question in the body; retried on
+        the same statuses as GET, so never use it for anything that changes state.
+        """
+        return self._send("POST", url, stats=stats, source=source, error=error,
+                          params=params, data=data, headers=headers, robots=robots)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        stats: CollectStats,
+        source: str,
+        error: type[CollectorError],
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+        robots: bool,
+        data: dict[str, str] | str | bytes | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> requests.Response | None:
         full_url = requests.Request("GET", url, params=params).prepare().url or url
         if robots and self.respect_robots and not self._allowed(full_url, stats, source):
             stats.skipped_robots += 1
@@ -116,8 +156,8 @@ class Fetcher:
             self._wait_for_host(full_url)
             stats.requests += 1
             try:
-                response = self.session.get(url, params=params, headers=sent,
-                                            timeout=self.timeout)
+                response = self.session.request(method, url, params=params, data=data,
+                                                headers=sent, timeout=self.timeout)
             except requests.TooManyRedirects as exc:
                 stats.http_errors["redirects"] += 1
                 raise error(f"redirect loop (more than {self.session.max_redirects} redirects)",

@@ -122,6 +122,12 @@ SOURCE_KEYS: dict[str, dict[str, tuple[Any, Any, str]]] = {
         "countries": (LIST, ["us"], "two-letter store countries"),
         "base_url": (STR, "https://itunes.apple.com", "RSS feed base URL"),
     },
+    "googleplay": {
+        "app_id": (STR, REQUIRED, "the Android package name, e.g. com.whatsapp"),
+        "lang": (LIST, ["en"], "review languages (Play's hl), e.g. en, de, pt-BR"),
+        "countries": (LIST, ["us"], "two-letter store countries (Play's gl)"),
+        "base_url": (STR, "https://play.google.com", "Google Play base URL"),
+    },
     "css": {
         "url": (STR, REQUIRED, "first page URL"),
         "review": (STR, REQUIRED, "CSS selector of one review block"),
@@ -134,7 +140,8 @@ SOURCE_KEYS: dict[str, dict[str, tuple[Any, Any, str]]] = {
     },
 }
 # Review pages of the brand itself are about the brand: no keyword filter by default.
-MATCH_DEFAULT = {"schemaorg": False, "trustpilot": False, "appstore": False, "css": False}
+MATCH_DEFAULT = {"schemaorg": False, "trustpilot": False, "appstore": False, "googleplay": False,
+                 "css": False}
 
 
 # --- result types -----------------------------------------------------------------

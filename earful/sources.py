@@ -16,6 +16,7 @@ from collectors.appstore import AppStoreCollector
 from collectors.base import Collector, CollectorError
 from collectors.css import CssCollector, Selectors
 from collectors.feeds import FeedCollector
+from collectors.googleplay import GooglePlayCollector
 from collectors.hackernews import HackerNewsCollector
 from collectors.http import Fetcher, default_version
 from collectors.reddit import RateBudget, RedditCollector, make_reddit
@@ -104,6 +105,12 @@ class Sources:
                                           max_pages=pages)
             for country in opts["countries"]:
                 yield collector, f"{country.lower()}:{opts['app_id']}"
+        elif kind == "googleplay":
+            collector = GooglePlayCollector(self.fetcher(), base_url=opts["base_url"],
+                                            max_pages=pages)
+            for lang in opts["lang"]:
+                for country in opts["countries"]:
+                    yield collector, f"{lang}-{country.lower()}:{opts['app_id']}"
         elif kind == "css":
             selectors = Selectors(**{k: opts[k] for k in ("review", "text", "rating", "date",
                                                           "author", "title", "next")})

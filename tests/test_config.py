@@ -53,7 +53,7 @@ def test_defaults_fill_in(tmp_path):
         (MINIMAL + "\n[serve]\nport = \"8001\"\n", "serve.port: expected an integer"),
         (MINIMAL.replace('type = "feed"', 'type = "feeds"'),
          "brands[0].sources[0].type: expected one of feed, hackernews, reddit, schemaorg, "
-         "trustpilot, appstore, css, got 'feeds' (did you mean 'feed'?)"),
+         "trustpilot, appstore, googleplay, css, got 'feeds' (did you mean 'feed'?)"),
         (MINIMAL.replace('keywords = ["acme"]', "keywords = []"),
          "brands[0].keywords: give at least one keyword"),
         (MINIMAL.replace('url = "https://example.com/feed.xml"', ""),
@@ -144,3 +144,29 @@ def test_a_valid_subscriber_list_loads(tmp_path):
     config = cfg.load(write(tmp_path, block + MINIMAL))
     assert config.alerts["subscribers"] == [{"email": "cmo@example.com", "mode": "digest",
                                              "digest": "weekly"}]
+
+
+def test_every_source_type_in_the_config_has_a_collector(tmp_path):
+    # config.py and sources.py must not drift apart: build each type's collectors.
+    from earful.sources import Sources
+
+    blocks = {
+        "feed": 'url = "https://f.example/feed.xml"', "hackernews": "",
+        "reddit": "subreddits = ['acme']", "schemaorg": 'url = "https://s.example/p"',
+        "trustpilot": 'url = "https://www.trustpilot.com/review/acme.example"',
+        "appstore": 'app_id = "123"\ncountries = ["us", "gb"]',
+        "googleplay": 'app_id = "com.acme.app"\nlang = ["en", "de"]',
+        "css": 'url = "https://r.example/"\nreview = ".r"\ntext = ".t"',
+    }
+    assert set(blocks) == set(cfg.SOURCE_KEYS)
+    text = MINIMAL + "".join(f"\n[[brands.sources]]\ntype = '{t}'\n{b}\n"
+                             for t, b in blocks.items())
+    config = cfg.parse(__import__("tomllib").loads(text), tmp_path / "c.toml",
+                       env={cfg.ENV_REDDIT_ID: "i", cfg.ENV_REDDIT_SECRET: "s"})
+    sources = Sources(config)
+    targets = {s.type: [t for _, t in sources(config, config.brands[0], s)]
+               for s in config.brands[0].sources if s.type in blocks}
+    assert targets["appstore"] == ["us:123", "gb:123"]
+    assert targets["googleplay"] == ["en-us:com.acme.app", "de-us:com.acme.app"]
+    assert targets["reddit"] == ["search:acme", "r/acme/new", "r/acme/comments"]
+    assert all(targets[t] for t in blocks)
