@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlparse
 
 import requests
 from bs4 import BeautifulSoup, Tag
@@ -65,6 +65,11 @@ class CssCollector(Collector):
             self.stats.pages += 1
             mentions, url = parse_css_page(response.text, response.url or url, target,
                                            self.selectors, self.stats.notes)
+            if url and urlparse(url).netloc != urlparse(target).netloc:
+                # Only configured hosts are fetched: a page cannot send us elsewhere.
+                self.stats.notes.append(f"next-page link leaves {urlparse(target).netloc}: "
+                                        f"not followed ({url})")
+                url = None
             if not mentions and len(seen_pages) == 1:
                 raise CssError(f"no review blocks match {self.selectors.review!r}",
                                source=SOURCE, url=target)

@@ -73,9 +73,10 @@ def common_options(fn: Any) -> Any:
 
 
 def _load(config_path: str | None, db_path: str | None, verbose: int,
-          need_secrets: bool = True) -> cfg.Config:
+          need_secrets: bool = True, need_brands: bool = True) -> cfg.Config:
     _setup_logging(verbose)
-    return cfg.load(config_path, db=db_path, need_secrets=need_secrets)
+    return cfg.load(config_path, db=db_path, need_secrets=need_secrets,
+                    need_brands=need_brands)
 
 
 def _finish(outcome: Any, quiet_ok: bool = True) -> None:
@@ -217,7 +218,7 @@ def serve(config_path: str | None, db_path: str | None, verbose: int, host: str 
     """
     from .serve import serve_forever
 
-    config = _load(config_path, db_path, verbose, need_secrets=False)
+    config = _load(config_path, db_path, verbose, need_secrets=False, need_brands=False)
     serve_forever(config.database, host or config.serve["host"], port or config.serve["port"])
 
 
@@ -323,7 +324,7 @@ def status(config_path: str | None, db_path: str | None, verbose: int) -> None:
     """
     from .status import render_status
 
-    config = _load(config_path, db_path, verbose, need_secrets=False)
+    config = _load(config_path, db_path, verbose, need_secrets=False, need_brands=False)
     if not Path(config.database).exists():
         _fail(f"{config.database}: no database yet (run `earful run` first)")
     click.echo(render_status(config))

@@ -207,7 +207,7 @@ def config_path(explicit: str | os.PathLike | None = None) -> Path:
 
 
 def load(path: str | os.PathLike | None = None, *, db: str | os.PathLike | None = None,
-         need_secrets: bool = True) -> Config:
+         need_secrets: bool = True, need_brands: bool = True) -> Config:
     """Read and validate the config; ``db`` (or ``$EARFUL_DB``) overrides its database."""
     cfg_path = config_path(path)
     try:
@@ -221,11 +221,14 @@ def load(path: str | os.PathLike | None = None, *, db: str | os.PathLike | None 
         raise ConfigError(f"{cfg_path}: cannot read the config file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{cfg_path}: not valid TOML: {exc}") from None
-    return parse(raw, cfg_path, db=db, env=os.environ, need_secrets=need_secrets)
+    return parse(raw, cfg_path, db=db, env=os.environ, need_secrets=need_secrets,
+                 need_brands=need_brands)
 
 
 def parse(raw: dict[str, Any], path: Path | None, *, db: str | os.PathLike | None = None,
-          env: Any = None, need_secrets: bool = True) -> Config:
+          env: Any = None, need_secrets: bool = True, need_brands: bool = False) -> Config:
+    """Validate a parsed config. ``need_brands``: the command runs the pipeline, so a config
+    without brands (an empty or truncated file, most likely) is an error, not a quiet no-op."""
     env = os.environ if env is None else env
     where = str(path) if path else "config"
     _check_keys(raw, {**{k: None for k in SECTIONS}, "brands": None}, where, "")
@@ -243,6 +246,9 @@ def parse(raw: dict[str, Any], path: Path | None, *, db: str | os.PathLike | Non
     if not isinstance(brands_raw, list):
         raise ConfigError(f"{where}: 'brands' must be an array of tables ([[brands]])")
     brands = [_brand(b, where, f"brands[{i}]") for i, b in enumerate(brands_raw)]
+    if need_brands and not brands:
+        raise ConfigError(f"{where}: no brands: add a [[brands]] table with a name and keywords "
+                          f"(`earful init` writes an example)")
     names = [b.name for b in brands]
     for name in names:
         if names.count(name) > 1:

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -135,6 +136,8 @@ def _collect_target(db: sqlite_utils.Database, brand: Brand, source: Source,
         flush()
         with db.atomic():
             store.save_cursor(db, brand.name, collector.source, target, cursor)
+    except sqlite3.Error:
+        raise  # the store failed, not the source: the run stops and says so (runner.py)
     except CollectorError as exc:
         flush()  # keep what arrived before the failure
         status = "rate_limited" if exc.rate_limited else "error"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from . import db as store
 from . import pipeline
 from .alerts import alert_stage
 from .config import Config
+from .db import BUSY_TIMEOUT_MS, StoreError
 from .lock import RunLock
 
 log = logging.getLogger("earful")
@@ -40,40 +42,67 @@ def run(config: Config, stages: Sequence[str] = STAGES, *, command: str = "run",
     with RunLock(config.database, config.earful["lock_wait_seconds"]):
         db = store.connect(config.database)
         try:
-            # We hold the lock, so a run still marked "running" died (killed, power cut).
-            with db.atomic():
-                db.execute("UPDATE runs SET status = 'killed' WHERE status = 'running'")
-            run_id = store.start_run(db, command, os.getpid())
-            result = pipeline.StageResult()
-            status = "failed"
-            try:
-                if "collect" in stages:
-                    if collectors_for is None:
-                        from .sources import Sources
-
-                        collectors_for = Sources(config)
-                    result.merge(pipeline.collect(db, config, run_id, collectors_for, brands))
-                if "score" in stages:
-                    result.scored = pipeline.score(db, config, show_progress=show_progress)
-                if "detect" in stages:
-                    result.merge(pipeline.detect(db, config, brands=brands))
-                if "alert" in stages:
-                    sent, failures = alert_stage(db, config, dry_run=dry_run, echo=echo)
-                    result.alerts_sent += sent
-                    result.failures.extend(failures)
-                    for failure in failures:
-                        log.error("%s", failure)
-                if "publish" in stages:
-                    pipeline.publish(db)
-                status = "partial" if result.failures else "ok"
-            finally:
-                store.finish_run(
-                    db, run_id, status, new_mentions=result.new_mentions, scored=result.scored,
-                    episodes_opened=result.episodes_opened, alerts_sent=result.alerts_sent,
-                    message="; ".join(result.failures)[:2000] or None)
-            log.info("run %d: %d new mentions, %d scored, %d episodes opened, %d alerts sent",
-                     run_id, result.new_mentions, result.scored, result.episodes_opened,
-                     result.alerts_sent)
-            return Outcome(result, run_id)
+            return _run_stages(db, config, stages, command, collectors_for, brands, dry_run,
+                               echo, show_progress)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{config.database}: {_explain(exc)}") from None
         finally:
             db.close()
+
+
+def _explain(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return (f"database is locked by another program for more than "
+                f"{BUSY_TIMEOUT_MS // 1000} s; this run changed nothing, the next one retries")
+    if "full" in text:  # SQLite's own words first: they are what people search for
+        return (f"{text}: every batch committed before it is kept and the next run resumes "
+                f"from there")
+    if "readonly" in text or "read-only" in text:
+        return "the database is read-only for this user"
+    return text
+
+
+def _run_stages(db: Any, config: Config, stages: Sequence[str], command: str,
+                collectors_for: Callable[..., Any] | None, brands: list[str] | None,
+                dry_run: bool, echo: Callable[[str], None] | None,
+                show_progress: bool) -> Outcome:
+    # We hold the lock, so a run still marked "running" died (killed, power cut).
+    with db.atomic():
+        db.execute("UPDATE runs SET status = 'killed' WHERE status = 'running'")
+    run_id = store.start_run(db, command, os.getpid())
+    result = pipeline.StageResult()
+    status = "failed"
+    try:
+        if "collect" in stages:
+            if collectors_for is None:
+                from .sources import Sources
+
+                collectors_for = Sources(config)
+            result.merge(pipeline.collect(db, config, run_id, collectors_for, brands))
+        if "score" in stages:
+            result.scored = pipeline.score(db, config, show_progress=show_progress)
+        if "detect" in stages:
+            result.merge(pipeline.detect(db, config, brands=brands))
+        if "alert" in stages:
+            sent, failures = alert_stage(db, config, dry_run=dry_run, echo=echo)
+            result.alerts_sent += sent
+            result.failures.extend(failures)
+            for failure in failures:
+                log.error("%s", failure)
+        if "publish" in stages:
+            pipeline.publish(db)
+        status = "partial" if result.failures else "ok"
+    finally:
+        try:
+            store.finish_run(
+                db, run_id, status, new_mentions=result.new_mentions, scored=result.scored,
+                episodes_opened=result.episodes_opened, alerts_sent=result.alerts_sent,
+                message="; ".join(result.failures)[:2000] or None)
+        except sqlite3.Error:  # the database itself is the problem; the caller reports it
+            log.debug("could not record the end of run %s", run_id, exc_info=True)
+    log.info("run %d: %d new mentions, %d scored, %d episodes opened, %d alerts sent",
+             run_id, result.new_mentions, result.scored, result.episodes_opened,
+             result.alerts_sent)
+    return Outcome(result, run_id)
+
