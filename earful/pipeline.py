@@ -190,9 +190,8 @@ def _workers(db: sqlite_utils.Database, position: tuple[str, str], wanted: int) 
         return 1
     # A bounded count: cheap on any table size, enough to tell a backfill from a cron run.
     backlog = db.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM mentions WHERE collected_at > ? OR "
-        "(collected_at = ? AND id > ?) LIMIT ?)",
-        [position[0], position[0], position[1], PARALLEL_MIN]).fetchone()[0]
+        "SELECT count(*) FROM (SELECT 1 FROM mentions WHERE (collected_at, id) > (?, ?) "
+        "LIMIT ?)", [position[0], position[1], PARALLEL_MIN]).fetchone()[0]
     if backlog < PARALLEL_MIN:
         return 1
     return wanted or os.cpu_count() or 1
@@ -215,8 +214,8 @@ def score(db: sqlite_utils.Database, config: Config, *, show_progress: bool = Tr
     remaining = 0
     if show_progress and sys.stderr.isatty():
         remaining = db.execute(
-            "SELECT count(*) FROM mentions WHERE collected_at > ? OR (collected_at = ? AND id > ?)",
-            [position[0], position[0], position[1]]).fetchone()[0]
+            "SELECT count(*) FROM mentions WHERE (collected_at, id) > (?, ?)",
+            [position[0], position[1]]).fetchone()[0]
     workers = _workers(db, position, config.earful["score_workers"])
     pool = None
     if workers > 1:
@@ -283,6 +282,7 @@ def detect(db: sqlite_utils.Database, config: Config, *, now: dt.datetime | None
     now = now or utcnow()
     step = dt.timedelta(hours=config.detection["bucket_hours"])
     end = bucket_floor(now, step)  # buckets starting before this are closed
+    refresh_daily_counts(db)  # source_series reads them; incremental, so cheap
     params = detector_params(config)
     for brand in config.brands:
         if brands and brand.name not in brands:
@@ -302,14 +302,15 @@ def source_series(db: sqlite_utils.Database, config: Config, brand: str,
                   end: dt.datetime) -> list[str]:
     """Sources of a brand busy enough for a series of their own, plus any already running.
 
-    Judged on the last 14 days of mentions (an index range: the cost follows recent volume,
-    not history), so the same data gives the same series on the first run as on the next.
+    Judged on 14 days of daily_counts (a few dozen rows, whatever the volume), which
+    detect() brings up to date first, so a first run sees the same series as the next.
     """
-    since = iso(end - dt.timedelta(days=14))
+    since = (end - dt.timedelta(days=14)).strftime("%Y-%m-%d")
     busy = {source for (source,) in db.execute(
-        "SELECT source FROM mentions WHERE brand = ? AND created_at >= ? AND created_at < ? "
-        "GROUP BY source HAVING count(*) / 14.0 >= ?",
-        [brand, since, iso(end), config.detection["min_source_mentions_per_day"]])}
+        "SELECT source FROM daily_counts WHERE brand = ? AND day >= ? AND day < ? "
+        "GROUP BY source HAVING sum(mentions) / 14.0 >= ?",
+        [brand, since, end.strftime("%Y-%m-%d"),
+         config.detection["min_source_mentions_per_day"]])}
     running = {series for (series,) in db.execute(
         "SELECT series FROM detector_states WHERE brand = ? AND series != 'all'", [brand])}
     return sorted(busy | running)
@@ -420,7 +421,12 @@ def _record_event(db: sqlite_utils.Database, config: Config, brand: str, series:
 
 # --- publish ------------------------------------------------------------------------
 def publish(db: sqlite_utils.Database) -> int:
-    """Refresh the per-day chart counts for the days touched since the last publish.
+    """Bring what Datasette shows up to date (today: the per-day counts for the charts)."""
+    return refresh_daily_counts(db)
+
+
+def refresh_daily_counts(db: sqlite_utils.Database) -> int:
+    """Refresh the per-day chart counts for the days touched since the last refresh.
 
     Work is proportional to what is new (mentions collected, labels changed), not to the
     size of the table. Returns the number of (brand, day) groups refreshed.
@@ -439,8 +445,9 @@ def publish(db: sqlite_utils.Database) -> int:
         for row in rows:
             touched.setdefault(row["brand"], set()).add(row["created_at"][:10])
         last = (rows[-1]["collected_at"], rows[-1]["id"])
+    # CROSS JOIN keeps labels outer: left to itself SQLite scanned every mention (2 s at 10M).
     labelled = db.execute("SELECT m.brand, substr(m.created_at, 1, 10), max(l.labelled_at) "
-                          "FROM labels l JOIN mentions m ON m.id = l.mention_id "
+                          "FROM labels l CROSS JOIN mentions m ON m.id = l.mention_id "
                           "WHERE l.labelled_at > ? GROUP BY 1, 2", [labels_since]).fetchall()
     newest_label = labels_since
     for brand, day, labelled_at in labelled:

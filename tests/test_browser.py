@@ -84,7 +84,7 @@ def test_home_page_renders_title_and_links(server, tmp_path):
 
 def test_mentions_page_renders_rows_and_facets(server, tmp_path):
     base, db = server
-    dom = render(f"{base}/earful/mentions_view", tmp_path / "datasette-mentions.png", tmp_path,
+    dom = render(f"{base}/earful/recent_mentions", tmp_path / "datasette-mentions.png", tmp_path,
                  height=2400)
     for facet in ("brand", "source", "sentiment", "status", "rating"):
         assert f'data-column="{facet}"' in dom, facet

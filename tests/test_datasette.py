@@ -74,8 +74,11 @@ def test_canned_queries_run_on_real_rows(populated, name):
     _, db = populated
     sql = METADATA["databases"]["earful"]["queries"][name]["sql"]
     episode = db.execute("SELECT id FROM episodes LIMIT 1").fetchone()
-    params = {"brand": "", "episode": episode[0] if episode else ""}
-    rows = db.execute(sql, params).fetchall()
+    params = {"brand": "", "episode": episode[0] if episode else "", "q": "charged"}
+    from datasette.utils import escape_fts
+
+    db.conn.create_function("escape_fts", 1, escape_fts)  # Datasette provides it when serving
+    rows = db.execute(sql, {k: v for k, v in params.items() if f":{k}" in sql}).fetchall()
     if name in ("source_health",):
         return  # no collector ran in this fixture
     if name in ("open_episodes", "episode_evidence") and not episode:
@@ -196,15 +199,53 @@ def test_internal_tables_are_hidden(ds):
         assert f'href="/earful/{internal}"' not in html
 
 
+def test_recent_mentions_is_the_last_30_days_with_facets_that_match_the_data(ds, populated):
+    _, db = populated
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = get_json(ds, "/earful/recent_mentions.json?_shape=objects&_size=20")
+    assert data["rows"][0]["created_at"] == db.execute(
+        "SELECT max(created_at) FROM mentions").fetchone()[0]
+    expected = db.execute("SELECT count(*) FROM mentions WHERE created_at >= ?",
+                          [since]).fetchone()[0]
+    older = db.execute("SELECT count(*) FROM mentions WHERE created_at < ?", [since]).fetchone()[0]
+    assert older > 0, "the demo data must reach back past 30 days"
+    assert abs(data["filtered_table_rows_count"] - expected) <= 2  # the window moves
+    facets = data["facet_results"]
+    assert {"brand", "source", "sentiment", "status", "rating"} <= set(facets)
+    assert not data.get("facets_timed_out")
+    sentiments = dict(db.execute("SELECT label, count(*) FROM mention_sentiments WHERE "
+                                 "created_at >= ? GROUP BY label", [since]))
+    got = {f["value"]: f["count"] for f in facets["sentiment"]["results"]}
+    assert got.keys() == sentiments.keys()
+    assert all(abs(got[k] - sentiments[k]) <= 2 for k in got)
+    html = get(ds, "/").text
+    assert 'href="/earful/recent_mentions"' in html and 'href="/earful/search_mentions"' in html
+
+
+@pytest.mark.parametrize("column", ["brand", "source", "sentiment", "status", "rating"])
+def test_every_mention_counts_by_each_facet_one_click_away(ds, populated, column):
+    _, db = populated
+    html = get(ds, "/earful/mentions_view").text
+    assert f'href="?_facet={column}"' in html
+    data = get_json(ds, f"/earful/mentions_view.json?_facet={column}&_size=0")
+    got = {f["value"]: f["count"] for f in data["facet_results"][column]["results"]}
+    sql = {"sentiment": "SELECT label, count(*) FROM mention_sentiments GROUP BY 1",
+           "status": "SELECT coalesce(t.status, 'new'), count(*) FROM mentions m LEFT JOIN "
+                     "triage t ON t.mention_id = m.id GROUP BY 1"}.get(
+        column, f"SELECT {column}, count(*) FROM mentions GROUP BY 1")
+    assert got == {k: v for k, v in db.execute(sql) if k is not None}
+
+
 def test_mentions_view_newest_first_with_facets_that_match_the_data(ds, populated):
     _, db = populated
-    data = get_json(ds, "/earful/mentions_view.json?_shape=objects&_size=20")
+    data = get_json(ds, "/earful/mentions_view.json?_shape=objects&_size=20"
+                        "&_facet=brand&_facet=source&_facet=sentiment&_facet=status")
     created = [r["created_at"] for r in data["rows"]]
     assert created == sorted(created, reverse=True)
     newest = db.execute("SELECT max(created_at) FROM mentions").fetchone()[0]
     assert created[0] == newest
     facets = data["facet_results"]
-    assert {"brand", "source", "sentiment", "status", "rating"} <= set(facets)
+    assert {"brand", "source", "sentiment", "status"} <= set(facets)
     assert not data.get("facets_timed_out")
     expected = dict(db.execute("SELECT label, count(*) FROM mention_sentiments GROUP BY label"))
     assert {f["value"]: f["count"] for f in facets["sentiment"]["results"]} == expected
@@ -260,7 +301,7 @@ def only_episode(db):
 def test_every_canned_query_answers_on_real_rows(ds, populated, name):
     _, db = populated
     sql = METADATA["databases"]["earful"]["queries"][name]["sql"]
-    params = {"brand": "Larkspur", "episode": only_episode(db)[0]}
+    params = {"brand": "Larkspur", "episode": only_episode(db)[0], "q": "charged"}
     rows = query_rows(ds, name, **{k: v for k, v in params.items() if f":{k}" in sql})
     assert rows, f"{name} returned nothing on the demo data"
 
@@ -321,6 +362,82 @@ def test_ratings_trend_per_review_site(ds, populated):
                                       "IS NOT NULL")}
     assert {r["site"] for r in rows} == rated
     assert all(0 <= r["avg_rating"] <= 5 for r in rows)
+
+
+def test_search_mentions_shows_the_newest_matches_and_how_many_there_are(ds, populated):
+    _, db = populated
+    expected = db.execute("SELECT count(*) FROM mentions_fts WHERE mentions_fts MATCH "
+                          "'\"charged\"'").fetchone()[0]
+    assert expected > 0
+    rows = query_rows(ds, "search_mentions", q="charged", brand="")
+    assert len(rows) == min(expected, 100)
+    assert {r["matches"] for r in rows} == {expected if expected <= 1000 else "more than 1,000"}
+    assert all("charg" in (r["title"] + " " + r["body"]).lower() for r in rows)  # stemmed
+    created = [r["created_at"] for r in rows]
+    assert created == sorted(created, reverse=True)
+    # The sentiment and status shown are the ones that count.
+    sentiments = dict(db.execute("SELECT mention_id, label FROM mention_sentiments"))
+    assert all(r["sentiment"] == sentiments[r["id"]] for r in rows)
+    assert query_rows(ds, "search_mentions", q="charged", brand="Nobody") == []
+    assert query_rows(ds, "search_mentions", q="", brand="") == []
+    for term in ('"refund', "AND OR", "NEAR(", "*"):
+        query_rows(ds, "search_mentions", q=term, brand="")  # never an error
+
+
+def facts_match_the_joins(db) -> None:
+    facts = db.execute("SELECT m.id, f.created_at, f.brand, f.source, f.rating, f.sentiment, "
+                       "f.status FROM mention_facts f JOIN mentions m ON m.rowid = "
+                       "f.mention_rowid ORDER BY 1").fetchall()
+    joined = db.execute(
+        "SELECT m.id, m.created_at, m.brand, m.source, m.rating, ms.label, "
+        "coalesce(t.status, 'new') FROM mentions m JOIN mention_sentiments ms ON "
+        "ms.mention_id = m.id LEFT JOIN triage t ON t.mention_id = m.id ORDER BY 1").fetchall()
+    assert facts == joined
+
+
+def test_mention_facts_follow_every_change_a_user_or_the_pipeline_makes(tmp_path):
+    from earful import pipeline
+
+    now = dt.datetime.now(dt.UTC)
+    config = make_config(tmp_path)
+    db = store.connect(config.database)
+    mentions = demo_mentions(now)
+    with db.atomic():
+        store.save_mentions(db, "Larkspur", mentions[: len(mentions) // 2], run_id=1)
+    facts_match_the_joins(db)  # new mentions: not scored yet, status new
+    pipeline.score(db, config, show_progress=False)
+    with db.atomic():
+        store.save_mentions(db, "Larkspur", mentions[len(mentions) // 2:], run_id=2)
+    pipeline.score(db, config, show_progress=False)
+    facts_match_the_joins(db)
+    ids = [r[0] for r in db.execute("SELECT id FROM mentions ORDER BY rowid LIMIT 3")]
+    with db.atomic():
+        db.execute("INSERT INTO labels (mention_id, label, labelled_at) VALUES (?, 'positive', "
+                   "'2026-01-01T00:00:00Z')", [ids[0]])
+        db.execute("INSERT INTO triage (mention_id, status, updated_at) VALUES (?, 'resolved', "
+                   "'2026-01-01T00:00:00Z')", [ids[1]])
+        db.execute("UPDATE triage SET status = 'ignored' WHERE mention_id = ?", [ids[1]])
+        db.execute("UPDATE mentions SET rating = 1 WHERE id = ?", [ids[2]])
+    facts_match_the_joins(db)
+    with db.atomic():
+        db.execute("DELETE FROM labels")
+        db.execute("DELETE FROM triage")
+    facts_match_the_joins(db)
+    # A new current model version: every sentiment follows the (missing) new scores.
+    with db.atomic():
+        db.execute("UPDATE models SET current = 0")
+        db.execute("INSERT INTO models (model, version, current, first_used_at) "
+                   "VALUES ('other', '9', 1, '2026-01-01T00:00:00Z')")
+    facts_match_the_joins(db)
+    assert db.execute("SELECT count(*) FROM mention_facts WHERE sentiment IS NOT NULL"
+                      ).fetchone()[0] == 0
+    with db.atomic():
+        db.execute("DELETE FROM models WHERE model = 'other'")
+        db.execute("UPDATE models SET current = 1")
+    facts_match_the_joins(db)
+    assert db.execute("SELECT count(*) FROM mention_facts WHERE sentiment IS NOT NULL"
+                      ).fetchone()[0] > 0
+    db.close()
 
 
 def test_canned_queries_report_truncation_instead_of_hiding_it(populated):

@@ -46,8 +46,19 @@ def pages(db_path: Path) -> list[tuple[str, str]]:
     from datasette.utils import tilde_encode
     conn.close()
     out = [
+        ("recent_mentions (30 days, facets) - the default browse page", "/earful/recent_mentions"),
+        ("recent_mentions, brand + sentiment=negative",
+         "/earful/recent_mentions?brand=Larkspur&sentiment=negative"),
+        ("facet page: recent_mentions?source=trustpilot",
+         "/earful/recent_mentions?source=trustpilot"),
+        ("mentions_view?_facet=sentiment (one click)", "/earful/mentions_view?_facet=sentiment"),
+        ("mentions_view?status=new&sentiment=negative",
+         "/earful/mentions_view?status=new&sentiment=negative"),
+        ("canned: search_mentions q=refund", "/earful/search_mentions?q=refund&brand="),
+        ("canned: search_mentions q=crashes, brand",
+         "/earful/search_mentions?q=crashes&brand=Quillo"),
         ("mentions table", "/earful/mentions"),
-        ("mentions_view (facets)", "/earful/mentions_view"),
+        ("mentions_view (all history)", "/earful/mentions_view"),
         ("mentions_view, brand + 7 days", "/earful/mentions_view?brand=Larkspur&created_at__gte="
          + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 7 * 86400))),
         ("facet page: source=trustpilot", "/earful/mentions?source=trustpilot"),
@@ -59,7 +70,7 @@ def pages(db_path: Path) -> list[tuple[str, str]]:
     meta = yaml.safe_load((ROOT / "metadata.yml").read_text())
     params = {"brand": "Larkspur", "episode": episode}
     for name, query in meta["databases"]["earful"]["queries"].items():
-        if query.get("write"):
+        if query.get("write") or name == "search_mentions":  # measured above with terms
             continue
         used = {k: v for k, v in params.items() if f":{k}" in query["sql"]}
         out.append((f"canned: {name}", f"/earful/{name}?{urllib.parse.urlencode(used)}"))
