@@ -46,6 +46,10 @@ def connect(path: str | Path, *, migrate_schema: bool = True) -> sqlite_utils.Da
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.enable_wal()
         db.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode; a crash loses no commit
+        # A bigger page cache and rarer checkpoints: a batch touches a dozen indexes, and at a
+        # million rows the defaults (2 MB, every 1,000 pages) halved the ingest rate.
+        db.execute("PRAGMA cache_size = -65536")
+        db.execute("PRAGMA wal_autocheckpoint = 10000")
         db.execute("PRAGMA foreign_keys = ON")
         if migrate_schema:
             migrate(db)
@@ -495,6 +499,17 @@ def _m009_bulk_facts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m010_fewer_indexes(db: sqlite_utils.Database) -> None:
+    # Browsing by rating or source reads mention_facts (migration 8) now; detection uses the
+    # (brand, source, created_at) index. Each index dropped is one less B-tree per insert.
+    db.executescript(
+        """
+        DROP INDEX IF EXISTS mentions_rating;
+        DROP INDEX IF EXISTS mentions_source_created;
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables", _m001_core),
     (2, "full-text search on mentions", _m002_fts),
@@ -505,6 +520,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (7, "Datasette: indexes, mentions_view, triage checks", _m007_datasette),
     (8, "mention_facts for fast Datasette facets", _m008_mention_facts),
     (9, "mention_facts filled in bulk; labels by time", _m009_bulk_facts),
+    (10, "drop indexes mention_facts made redundant", _m010_fewer_indexes),
 ]
 
 

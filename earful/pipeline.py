@@ -31,7 +31,7 @@ from .config import Brand, Config, Source
 
 log = logging.getLogger("earful")
 
-BATCH = 200  # mentions per collect transaction
+BATCH = 1000  # mentions per collect transaction: a kill loses at most this many, refetched
 SCORE_BATCH = 2000
 REREAD_BUCKETS = 2  # late mentions: the last buckets are counted again next run
 MAX_BACKFILL_DAYS = 90  # a new series starts at most this far back

@@ -30,12 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from collectors.base import Mention  # noqa: E402
 from earful import db as store  # noqa: E402
+from earful import pipeline  # noqa: E402
 
 WORDS = ("refund support billing sync app crash login great love slow update price team board "
          "calendar export android iphone notification task project broken fast easy help "
          "charged twice cancel subscription account password reset feature dashboard").split()
 SOURCES = ("reddit", "hackernews", "feed", "trustpilot", "appstore")
-BATCH = 200
+BATCH = pipeline.BATCH  # the collect stage's transaction size
 
 
 def mentions(n: int, seed: int = 1) -> Iterator[Mention]:
