@@ -26,6 +26,7 @@ from earful import db as store
 from earful import digest, pipeline
 from earful.alerts import alert_stage, queue_alert
 from tests.conftest import NOW, ROOT, make_config
+from tests.helpers import chromium
 from tests.test_stages import demo_mentions
 
 DATASETTE = "https://earful.example.com"
@@ -289,19 +290,6 @@ def test_health_emails_can_be_switched_off(tmp_path):
 
 
 # --- on a phone ---------------------------------------------------------------------------
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        if shutil.which(name):
-            return shutil.which(name)
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update"], capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True,
-                       timeout=900)
-    path = shutil.which("chromium")
-    if not path:
-        pytest.skip("chromium is not installed and cannot be installed here (not root or "
-                    "no apt-get)")
-    return path
 
 
 def browser_html(msg: email.message.EmailMessage) -> str:

@@ -19,26 +19,8 @@ from datasette.utils import tilde_encode
 
 from earful import serve
 from tests.conftest import ROOT
+from tests.helpers import CHROMIUM_FLAGS, chromium
 from tests.test_datasette import free_port, populated  # noqa: F401  (module fixture)
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync",
-                  "--disable-quic", "--hide-scrollbars"]
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        if shutil.which(name):
-            return shutil.which(name)
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update"], capture_output=True, timeout=300)
-        subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True,
-                       timeout=600)
-    path = shutil.which("chromium")
-    if not path:
-        pytest.skip("headless Chromium is not installed and `apt-get install chromium` "
-                    "could not install it here (needs root and Debian's package archive)")
-    return path
 
 
 @pytest.fixture(scope="module")

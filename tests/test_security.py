@@ -16,14 +16,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from email import policy
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from aiosmtpd.smtp import AuthResult
 from earful import db as store
 from earful.alerts import queue_alert
 from earful.demo import DemoServer, demo_config, make_handler
+from tests.helpers import Site
 
 EARFUL = str(Path(sys.executable).parent / "earful")
 pytestmark = pytest.mark.slow
@@ -273,54 +272,6 @@ def hostile_feed() -> str:
             "<link href=\"javascript:alert('pwn-link')\"/>"
             f"<published>{stamp}</published><updated>{stamp}</updated>"
             f"<content type=\"html\">{html.escape(content)}</content></entry></feed>")
-
-
-class Site:
-    """A tiny local web site: path -> (status, content type, body); records every request."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.routes: dict[str, tuple[int, str, bytes]] = {}
-        self.hits: list[str] = []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self) -> None:
-                site.hits.append(self.path)
-                path = urllib.parse.urlsplit(self.path).path.rstrip("/") or "/"
-                status, ctype, body = site.routes.get(path, (404, "text/plain", b"not found"))
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                self._answer()
-
-            def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self._answer()
-
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def route(self, path: str, body: str | bytes, ctype: str = "text/html; charset=utf-8",
-              status: int = 200) -> None:
-        self.routes[path] = (status, ctype, body.encode() if isinstance(body, str) else body)
-
-    def __enter__(self) -> Site:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def base_config(work: Path, sources: str) -> Path:

@@ -12,14 +12,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.acceptance.conftest import corpus_path
+from tests.helpers import Site
 
 EARFUL = str(Path(sys.executable).parent / "earful")
 PAGES = {
@@ -54,24 +53,10 @@ def routes() -> dict[str, tuple[str, bytes]]:
 
 @pytest.fixture(scope="module")
 def server():
-    table = routes()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):  # noqa: N802
-            ctype, body = table.get(self.path.split("?")[0], ("text/plain", b""))
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with Site() as site:
+        for path, (ctype, body) in routes().items():
+            site.route(path, body, ctype)
+        yield site.url
 
 
 def config_text(url: str, db: Path) -> str:
