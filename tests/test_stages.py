@@ -194,3 +194,24 @@ def test_a_backfill_on_every_core_scores_exactly_like_one_process(tmp_path, monk
                                 "ORDER BY mention_id").fetchall()
         db.close()
     assert rows["one"] == rows["many"] and len(rows["one"]) == 900
+
+
+def test_a_persons_label_counts_in_detection_too(tmp_path):
+    config = make_config(tmp_path)
+    db = store.connect(config.database)
+    praise = [Mention(source="feed", native_id=f"p{i}", kind="article", target="t",
+                      created_at=f"2026-11-23T07:{10 + i}:00Z", title="Larkspur is wonderful")
+              for i in range(3)]
+    with db.atomic():
+        store.save_mentions(db, "Larkspur", praise)
+    pipeline.score(db, config, show_progress=False)
+    pipeline.detect(db, config, now=NOW)
+    bucket = "SELECT n, y FROM buckets WHERE series = 'all' AND bucket_at = '2026-11-23T07:00:00Z'"
+    assert db.execute(bucket).fetchone() == (3, 0)
+    # The support lead marks one as negative (sarcasm the model missed): the next run's
+    # detection counts it, because the last buckets are read again.
+    db.table("labels").insert({"mention_id": "feed:p1", "label": "negative",
+                               "labelled_by": "lead", "labelled_at": store.now_iso()})
+    pipeline.detect(db, config, now=NOW + dt.timedelta(minutes=10))
+    assert db.execute(bucket).fetchone() == (3, 1)
+    db.close()
