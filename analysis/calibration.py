@@ -23,15 +23,15 @@ TESTS = 3  # volume CUSUM, share CUSUM, one-bucket burst: the budget is split ev
 # results/calibration.json) on two pools: NAB AAPL, AMZN, FB at 1 h thinned to 3-30 mentions
 # an hour and into negatives (labelled windows excluded; CRM and CVS are kept for the
 # injection benchmark), and the synthetic rhythm series of tests/test_spikes.py.
-# Volume test: -3.0 (the replay alone would allow -4.0: 0.16 / 0.34 false alerts a month on the
-# real / synthetic pools at a budget of 1; at -3.5 test_two_storms_a_day_apart fails, not
-# investigated). Share test: -1.0 (the replay would allow -2.5: 0.32 / 0.68 a month at
-# a budget of 1, 0.05 / 0.23 at 0.25; but the fixtures assert *no* alert in 45-60 days at
-# budgets of 0.25-1, which an exact budget of 0.25 a month breaks about one time in three).
-# So the budget is still an upper bound: at 1 a month these offsets measure 0.05 (real) and
-# 0.17 (synthetic) a month. See benchmarks/detection/README.md, "Calibration".
+# The replay alone allows volume -4.0 / share -2.5 (the smallest offsets within budget on both
+# pools at budgets 0.25, 1 and 2, each fitted with the other held fixed). Shipped: volume -3.0,
+# share -1.5, the loosest that keep the app's demo and backtest fixtures (tests/test_stages.py,
+# test_backtest.py, test_alerts.py) free of false alerts: they assert *zero* alerts over 3-8
+# weeks at a budget of 1; share -2.0 or volume -3.5 breaks them. tests/test_spikes.py states the
+# budget as a rate over 20 series and passes at -4.0 / -2.5 too. So the budget is still an upper
+# bound: at 1 a month the rhythm fixtures measure 0.34 a month. See benchmarks/detection/README.md.
 CUSUM_OFFSET = -3.0
-SHARE_OFFSET = -1.0
+SHARE_OFFSET = -1.5
 TAIL_FACTOR = 0.1
 
 

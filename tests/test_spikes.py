@@ -69,20 +69,49 @@ DAY = 24
 ONSET = 30 * DAY + 9  # a Wednesday, 09:00
 
 
-def test_flat_series_stays_within_the_false_alarm_budget():
-    # Six months of ordinary traffic in all (three 60-day series) at 1 false alert a month.
-    alerts = sum(len(opens(replay(series(days=60, seed=seed)))) for seed in (1, 2, 3))
-    assert alerts <= 6
+# Storm fixtures assert "exactly this many episodes in 45 days", so they run at a strict budget:
+# at an honest budget of 1 a month, a 45-day series may rightly carry a random false alert.
+STRICT = {"false_alarms_per_month": 0.25}
+SEEDS = range(1, 21)  # 20 series x 60 days: ~35 months after warm-up, enough to see a rate
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_usual_lunchtime_peak_raises_no_alert_at_a_strict_budget(seed):
-    # Volume (and negatives with it) triples every lunchtime: expected, so it stays quiet.
-    assert opens(replay(series(days=60, seed=seed), {"false_alarms_per_month": 0.25})) == []
+def false_alerts_per_month(budget: float) -> tuple[float, list[int]]:
+    """Alerts per 30 days on storm-free rhythm series (all are false), and their hours of day."""
+    hours, days = [], 0.0
+    for seed in SEEDS:
+        alerts = opens(replay(series(days=60, seed=seed), {"false_alarms_per_month": budget}))
+        hours += [hour_of(a) % DAY for a in alerts]
+        days += 60 - spikes.DEFAULTS["warmup_days"]
+    return 30.0 * len(hours) / days, hours
+
+
+@pytest.mark.parametrize("budget", [0.25, 1.0])
+def test_ordinary_traffic_stays_within_the_false_alarm_budget(budget):
+    # A budget is a rate: over many months of ordinary traffic the false alerts a month stay
+    # within it (x1.5 for sampling noise over ~35 series-months). Zero alerts in one 60-day
+    # series is luck, not a property, at a budget that allows some.
+    rate, _ = false_alerts_per_month(budget)
+    assert rate <= 1.5 * budget
+
+
+def test_a_looser_budget_spends_more_of_it():
+    # The rate test above cannot pass by a detector that never fires.
+    strict, _ = false_alerts_per_month(0.25)
+    loose, _ = false_alerts_per_month(8.0)
+    assert loose > strict and loose > 0.25
+
+
+def test_usual_lunchtime_peak_is_not_where_the_false_alerts_are():
+    # Volume (and negatives with it) triples every lunchtime: expected, so the alerts that the
+    # budget allows fall anywhere in the day, not at the peak (10:00-15:00 is 1/4 of the day;
+    # a baseline without the daily rhythm would put nearly all of them there).
+    _, hours = false_alerts_per_month(1.0)
+    assert hours, "need some alerts for the check to mean anything"
+    assert sum(10 <= h < 16 for h in hours) <= 0.5 * len(hours)
 
 
 def test_clean_storm_gives_one_early_alert():
-    events = replay(series(storms=((ONSET, 6, 4.0),)))
+    events = replay(series(storms=((ONSET, 6, 4.0),)), STRICT)
     alerts = opens(events)
     assert len(alerts) == 1
     assert ONSET <= hour_of(alerts[0]) <= ONSET + 2
@@ -99,13 +128,13 @@ def test_slow_ramp_of_negative_share_is_caught_before_it_peaks():
     for h, (stamp, n, _) in enumerate(rows):
         share = 0.15 + max(0, min(h - ONSET, 48)) / 48 * 0.45 if h >= ONSET else 0.15
         ramp.append((stamp, n, sum(rng.random() < share for _ in range(n))))
-    alerts = opens(replay(ramp))
+    alerts = opens(replay(ramp, STRICT))
     assert len(alerts) == 1
     assert ONSET < hour_of(alerts[0]) < ONSET + 48
 
 
 def test_two_storms_a_day_apart_are_both_caught():
-    events = replay(series(storms=((ONSET, 6, 4.0), (ONSET + DAY, 6, 4.0))))
+    events = replay(series(storms=((ONSET, 6, 4.0), (ONSET + DAY, 6, 4.0))), STRICT)
     mails = [hour_of(e) for e in events if e["type"] in ("open", "escalate")]
     for onset in (ONSET, ONSET + DAY):
         assert any(onset <= h <= onset + 6 for h in mails), f"storm at {onset} missed: {mails}"
@@ -116,7 +145,7 @@ def test_two_storms_a_day_apart_are_both_caught():
 def test_steady_day_long_storm_sends_one_email_not_a_still_rising_one():
     # A storm that keeps the same size is not "still rising": its cumulative excess doubles
     # after as long as it took to open, which used to send a second email.
-    events = replay(series(storms=((ONSET, 24, 4.0),)))
+    events = replay(series(storms=((ONSET, 24, 4.0),)), STRICT)
     mails = [e for e in events if e["type"] in ("open", "escalate")]
     assert [e["type"] for e in mails] == ["open"]
 
@@ -124,7 +153,7 @@ def test_steady_day_long_storm_sends_one_email_not_a_still_rising_one():
 def test_viral_positive_post_raises_no_negative_alert():
     rows = series()
     viral = [(s, n * 10 if ONSET <= h < ONSET + 4 else n, y) for h, (s, n, y) in enumerate(rows)]
-    assert opens(replay(viral)) == []
+    assert opens(replay(viral, STRICT)) == []
 
 
 def test_lunchtime_sized_negatives_at_night_do_alert():
@@ -156,9 +185,9 @@ def test_first_mentions_of_a_new_brand_need_real_volume():
 
 
 def test_warmup_suppresses_alerts_in_the_first_week():
-    early = replay(series(storms=((2 * DAY + 9, 6, 5.0),)))
+    early = replay(series(storms=((2 * DAY + 9, 6, 5.0),)), STRICT)
     assert opens(early) == []
-    later = replay(series(storms=((10 * DAY + 9, 6, 5.0),)))
+    later = replay(series(storms=((10 * DAY + 9, 6, 5.0),)), STRICT)
     assert len(opens(later)) == 1
 
 
