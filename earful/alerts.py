@@ -351,11 +351,12 @@ def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> 
     expected = db.execute("SELECT sum(expected) FROM buckets WHERE brand = ? AND series = ? "
                           "AND bucket_at >= ? AND bucket_at < ?",
                           [brand, episode["series"], start, end]).fetchone()[0]
-    texts = [(r[0], " ".join(t for t in r[1:] if t)) for r in db.execute(
+    # A line break between title and body: a two-word phrase must not span the two.
+    texts = [(r[0], "\n".join(t for t in r[1:] if t)) for r in db.execute(
         "SELECT m.id, m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.id = "
         "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
         "ms.label = 'negative' ORDER BY m.created_at DESC LIMIT 2000", window).fetchall()]
-    background = [" ".join(t for t in r if t) for r in db.execute(
+    background = ["\n".join(t for t in r if t) for r in db.execute(
         "SELECT m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.id = "
         "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? "
         "LIMIT 5000", [brand, store.iso(parse_iso(start) - dt.timedelta(days=28)), start]

@@ -420,9 +420,16 @@ def _record_event(db: sqlite_utils.Database, config: Config, brand: str, series:
 
 
 # --- publish ------------------------------------------------------------------------
-def publish(db: sqlite_utils.Database) -> int:
-    """Bring what Datasette shows up to date (today: the per-day counts for the charts)."""
-    return refresh_daily_counts(db)
+def publish(db: sqlite_utils.Database, config: Config | None = None,
+            now: dt.datetime | None = None) -> int:
+    """Bring what Datasette shows up to date: the per-day counts for the charts and the
+    terms of "what people complain about this week". Both work only on what changed."""
+    from .complaints import refresh_complaint_terms
+
+    groups = refresh_daily_counts(db)
+    words = {b.name: [b.name, *b.keywords] for b in config.brands} if config else None
+    refresh_complaint_terms(db, now, brand_words=words)
+    return groups
 
 
 def refresh_daily_counts(db: sqlite_utils.Database) -> int:

@@ -91,7 +91,7 @@ def _run_stages(db: Any, config: Config, stages: Sequence[str], command: str,
             for failure in failures:
                 log.error("%s", failure)
         if "publish" in stages:
-            pipeline.publish(db)
+            pipeline.publish(db, config)
         status = "partial" if result.failures else "ok"
     finally:
         try:

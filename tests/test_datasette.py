@@ -40,7 +40,7 @@ def populated(tmp_path_factory):
     pipeline.score(db, config, show_progress=False)
     pipeline.detect(db, config, now=now)
     alert_stage(db, config)
-    pipeline.publish(db)
+    pipeline.publish(db, config, now)
     yield config, db
     db.close()
 
@@ -192,6 +192,14 @@ def test_home_page_names_the_instance_and_links_the_questions(ds):
         assert f'href="{link}' in html
 
 
+@pytest.mark.parametrize("page", ["mentions_view", "recent_mentions"])
+def test_browse_pages_offer_the_fast_search_and_it_finds_the_words(ds, page):
+    html = get(ds, f"/earful/{page}").text
+    assert 'action="/earful/search_mentions"' in html and 'name="q"' in html
+    rows = query_rows(ds, "search_mentions", q="charged", brand="")
+    assert rows and all("charg" in (r["title"] + " " + r["body"]).lower() for r in rows)
+
+
 def test_internal_tables_are_hidden(ds):
     html = get(ds, "/earful").text
     assert "mentions_view" in html and "episodes" in html
@@ -318,6 +326,29 @@ def test_negative_queries_hold_only_negatives_of_the_window(ds, populated):
     assert len(week) >= len(rows) and {r["brand"] for r in week} == {"Larkspur"}
 
 
+def test_negatives_of_the_week_show_200_and_say_how_many_with_a_link_to_all(ds, populated):
+    _, db = populated
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expected = db.execute("SELECT count(*) FROM mention_sentiments WHERE label = 'negative' "
+                          "AND created_at >= ?", [since]).fetchone()[0]
+    rows = query_rows(ds, "negative_last_7d", brand="")
+    assert len(rows) == min(200, expected)
+    assert {r["all_negatives"] for r in rows} <= set(range(expected - 2, expected + 1))
+    created = [r["created_at"] for r in rows]
+    assert created == sorted(created, reverse=True) and created[-1] >= since
+    # The page links to every one of them, with counts.
+    assert 'href="/earful/negatives_7d"' in get(ds, "/earful/negative_last_7d?brand=").text
+    data = get_json(ds, "/earful/negatives_7d.json?_shape=objects&_size=100&_facet=brand"
+                        "&_facet=source&_facet=status")
+    assert abs(data["filtered_table_rows_count"] - expected) <= 2
+    assert not data.get("facets_timed_out") and not data.get("truncated")
+    assert {r["sentiment"] for r in data["rows"]} == {"negative"}
+    sources = dict(db.execute("SELECT source, count(*) FROM mention_sentiments WHERE label = "
+                              "'negative' AND created_at >= ? GROUP BY 1", [since]))
+    got = {f["value"]: f["count"] for f in data["facet_results"]["source"]["results"]}
+    assert got.keys() == sources.keys() and all(abs(got[k] - sources[k]) <= 2 for k in got)
+
+
 def test_episode_evidence_is_the_episodes_negatives_worst_first(ds, populated):
     _, db = populated
     episode, brand = only_episode(db)
@@ -339,12 +370,53 @@ def test_open_episodes_lists_the_storm(ds, populated):
     assert episode in {r["id"] for r in query_rows(ds, "open_episodes")}
 
 
-def test_complaints_this_week_finds_the_storm_words(ds):
+def test_a_busy_week_shows_the_newest_200_negatives_and_counts_them_all(tmp_path):
+    from datasette.app import Datasette
+
+    from collectors.base import Mention
+    from earful import pipeline
+
+    config = make_config(tmp_path)
+    db = store.connect(config.database)
+    now = dt.datetime.now(dt.UTC)
+    with db.atomic():
+        store.save_mentions(db, "Larkspur", [Mention(
+            source="reddit", native_id=f"n{i}", kind="post", target="demo",
+            created_at=store.iso(now - dt.timedelta(minutes=20 * i + 1)),
+            title="Charged twice", body="Terrible. I was charged twice and support is awful.",
+            author=f"u{i}", url=f"https://demo.example/{i}") for i in range(260)], run_id=1)
+    pipeline.score(db, config, show_progress=False)
+    expected = db.execute("SELECT count(*) FROM mention_sentiments WHERE label = 'negative' "
+                          "AND created_at >= ?", [store.iso(now - dt.timedelta(days=7))]
+                          ).fetchone()[0]
+    assert expected > 200, "the busy week must hold more negatives than one page"
+    db.close()
+    ds = Datasette([str(config.database)], metadata=METADATA)
+    rows = query_rows(ds, "negative_last_7d", brand="Larkspur")
+    assert len(rows) == 200 and {r["all_negatives"] for r in rows} == {expected}
+    newest = sorted((r["created_at"] for r in rows), reverse=True)
+    assert [r["created_at"] for r in rows] == newest
+    assert get_json(ds, "/earful/negatives_7d.json?brand=Larkspur&_size=0"
+                    )["filtered_table_rows_count"] == expected
+
+
+def test_complaints_this_week_finds_the_storm_words(ds, populated):
+    _, db = populated
     rows = query_rows(ds, "complaints_this_week", brand="Larkspur")
     terms = [r["term"] for r in rows]
-    assert set(terms[:15]) & {"charged", "twice", "double", "charge", "refund"}, terms
+    assert set(terms[:15]) & {"charged", "twice", "charged twice", "double charge", "refund"}, \
+        terms
     assert "larkspur" not in terms and "that" not in terms
-    assert all(r["mentions"] <= r["out_of"] for r in rows)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(r["mentions"] <= r["out_of"] <= r["all_negatives"] for r in rows)
+    assert all(r["usual"] <= r["usual_out_of"] and r["as_of"] for r in rows)
+    # Each example is a negative mention of the week that has the word.
+    for r in rows[:5]:
+        label, text = db.execute(
+            "SELECT ms.label, lower(coalesce(m.title, '') || ' ' || m.body) FROM mentions m "
+            "JOIN mention_sentiments ms ON ms.mention_id = m.id WHERE m.id = ?",
+            [r["example"]]).fetchone()
+        assert label == "negative" and r["term"].split(" ")[-1] in text
 
 
 def test_source_health_shows_last_success_and_last_error(ds):
@@ -447,9 +519,9 @@ def test_canned_queries_report_truncation_instead_of_hiding_it(populated):
     config, _ = populated
     small = Datasette([str(config.database)], metadata=METADATA,
                       settings={"max_returned_rows": 3})
-    data = get_json(small, "/earful/negative_last_7d.json?brand=")
+    data = get_json(small, "/earful/negative_last_24h.json?brand=")
     assert data["truncated"] is True
-    assert "more than 3 rows" in get(small, "/earful/negative_last_7d?brand=").text
+    assert "more than 3 rows" in get(small, "/earful/negative_last_24h?brand=").text
 
 
 # --- charts -------------------------------------------------------------------------------

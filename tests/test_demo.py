@@ -41,6 +41,9 @@ def test_demo_no_serve_leaves_a_database_an_episode_and_an_email(tmp_path):
     assert str((tmp_path / "demo" / "outbox").resolve()) in out
     assert all(str(p) in out for p in emails)
     assert "Episode opened" in out
+    # "What people complain about this week" is filled by the run's publish stage.
+    terms = [t for (t,) in db.execute("SELECT term FROM complaint_terms ORDER BY rank LIMIT 8")]
+    assert "refund" in terms and "charged twice" in terms, terms
     # Running it again starts from scratch (one run, not two) and gives the same picture.
     # The data ends "now", so an hour boundary between the runs may shift a few items.
     again = subprocess.run([EARFUL, "demo", "--no-serve", "--dir", str(tmp_path / "demo")],

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from earful import db as store  # noqa: E402
+from earful.complaints import refresh_complaint_terms  # noqa: E402
 
 BRANDS = [("Larkspur", 0.6), ("Fernway", 0.3), ("Quillo", 0.1)]
 SOURCES = [  # source, share, kinds, has rating
@@ -110,10 +111,31 @@ def build(path: Path, total: int, days: int, seed: int = 7) -> None:
     conn.commit()
     print(f"full-text index: {time.perf_counter() - t1:.0f} s", file=sys.stderr)
     side_tables(db, rng, start, end, storms)
+    t2 = time.perf_counter()
+    fill_facts(conn)
+    print(f"mention_facts: {time.perf_counter() - t2:.0f} s", file=sys.stderr)
+    t3 = time.perf_counter()
+    refresh_complaint_terms(db, end)  # what `earful publish` keeps for complaints_this_week
+    print(f"complaint_terms: {time.perf_counter() - t3:.1f} s", file=sys.stderr)
     conn.execute("ANALYZE")
     conn.commit()
     db.close()
     print(f"total {time.perf_counter() - t0:.0f} s -> {path}", file=sys.stderr)
+
+
+def fill_facts(conn) -> None:
+    """Datasette's facet table (migration 8), filled the way save_mentions and the score,
+    label and triage triggers would have: rows here bypass save_mentions, and without
+    this every mentions_view page was measured on an empty table."""
+    with conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO mention_facts (mention_rowid, created_at, brand, source, "
+            "rating, sentiment, status) SELECT m.rowid, m.created_at, m.brand, m.source, "
+            "m.rating, coalesce(l.label, s.label), coalesce(t.status, 'new') FROM mentions m "
+            "LEFT JOIN models cur ON cur.current = 1 "
+            "LEFT JOIN scores s ON s.mention_id = m.id AND s.model = cur.model "
+            "AND s.version = cur.version LEFT JOIN labels l ON l.mention_id = m.id "
+            "LEFT JOIN triage t ON t.mention_id = m.id")
 
 
 def flush(conn, insert, batch, scores) -> int:

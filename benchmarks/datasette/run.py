@@ -51,7 +51,10 @@ def pages(db_path: Path) -> list[tuple[str, str]]:
          "/earful/recent_mentions?brand=Larkspur&sentiment=negative"),
         ("facet page: recent_mentions?source=trustpilot",
          "/earful/recent_mentions?source=trustpilot"),
-        ("mentions_view?_facet=sentiment (one click)", "/earful/mentions_view?_facet=sentiment"),
+        *[(f"mentions_view?_facet={c} (one click, all history)",
+           f"/earful/mentions_view?_facet={c}")
+          for c in ("brand", "source", "sentiment", "status", "rating")],
+        ("negatives_7d (every negative of 7 days, 4 facets)", "/earful/negatives_7d"),
         ("mentions_view?status=new&sentiment=negative",
          "/earful/mentions_view?status=new&sentiment=negative"),
         ("canned: search_mentions q=refund", "/earful/search_mentions?q=refund&brand="),
