@@ -369,14 +369,15 @@ def run_demo(workdir: Path, *, serve: bool, port: int, echo: Callable[[str], Non
     try:
         by_source = db.execute("SELECT source, count(*) FROM mentions GROUP BY source "
                                "ORDER BY 2 DESC").fetchall()
-        episodes = db.execute("SELECT opened_at, summary FROM episodes ORDER BY opened_at"
-                              ).fetchall()
+        episodes = db.execute("SELECT opened_at, series, summary FROM episodes "
+                              "ORDER BY series != 'all', opened_at").fetchall()
         sent = db.execute("SELECT delivered_to FROM alerts WHERE status = 'sent'").fetchall()
     finally:
         db.close()
     echo("Mentions stored: " + ", ".join(f"{s} {n}" for s, n in by_source))
-    for opened_at, summary in episodes:
-        echo(f"Episode opened {opened_at}: {summary}")
+    for opened_at, series, summary in episodes:
+        scope = "all sources" if series == "all" else f"{series} alone; no second email"
+        echo(f"Episode opened {opened_at} ({scope}): {summary}")
     echo(f"Alert emails ({len(sent)}) written to {Path(config.alerts['outbox']).resolve()}")
     for (path,) in sent:
         echo(f"  {path}")
