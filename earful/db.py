@@ -555,6 +555,11 @@ def _m011_complaint_terms(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m012_source_runs_by_run(db: sqlite_utils.Database) -> None:
+    # status.targets() reads the latest run's targets on every cron run.
+    db.execute("CREATE INDEX IF NOT EXISTS source_runs_run ON source_runs(run_id)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables", _m001_core),
     (2, "full-text search on mentions", _m002_fts),
@@ -567,6 +572,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (9, "mention_facts filled in bulk; labels by time", _m009_bulk_facts),
     (10, "drop indexes mention_facts made redundant", _m010_fewer_indexes),
     (11, "complaint_terms kept by publish; negatives_7d view", _m011_complaint_terms),
+    (12, "source_runs by run", _m012_source_runs_by_run),
 ]
 
 

@@ -42,9 +42,10 @@ def due(db: sqlite_utils.Database, config: Config) -> list[dict[str, Any]]:
     for h in status.health(db):
         prefix = f"health:{h['brand']}/{h['source']}/{h['target']}:"
         last = db.execute(
+            # An id range, not substr(id, ...): the primary key answers it without a scan.
             "SELECT id, kind, message_id FROM alerts WHERE kind IN ('health', 'recovery') AND "
-            "substr(id, 1, ?) = ? ORDER BY created_at DESC, id DESC LIMIT 1",
-            [len(prefix), prefix]).fetchone()
+            "id >= ? AND id < ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            [prefix, prefix + "\U0010ffff"]).fetchone()
         if h["flag"]:
             mode, since = _streak_start(db, h)
             alert_id = f"{prefix}{mode}:{since}"

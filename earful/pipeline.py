@@ -257,10 +257,6 @@ def score(db: sqlite_utils.Database, config: Config, *, show_progress: bool = Tr
 
 
 # --- detect -------------------------------------------------------------------------
-def hour_floor(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def parse_iso(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 

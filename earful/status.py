@@ -14,12 +14,29 @@ FAILING_RUNS = 3  # a source failing this many runs in a row is flagged
 SILENT_RUNS = 5  # ...or bringing nothing for this many runs and a day, when it usually does
 
 
-def health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """One dict per (brand, source, target) ever collected, newest runs considered first."""
+def targets(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
+    """The (brand, source, target)s in use: every one collected at least once (it has a
+    cursor) and every one the latest collecting run tried (one that never worked yet).
+
+    Both are index lookups: this runs on every cron run (health alerts), and scanning
+    source_runs, which gains a row per target per run, would grow with history.
+    """
+    latest = db.execute("SELECT run_id FROM source_runs ORDER BY id DESC LIMIT 1").fetchone()
+    found = set(db.execute("SELECT brand, source, target FROM cursors").fetchall())
+    if latest:
+        found |= set(db.execute("SELECT brand, source, target FROM source_runs WHERE run_id = ?",
+                                [latest[0]]).fetchall())
+    return sorted(found)
+
+
+def health(db: sqlite_utils.Database, *, with_rows: bool = False) -> list[dict[str, Any]]:
+    """One dict per target in use (see ``targets``), judged on its last 20 runs.
+
+    ``with_rows`` adds how many mentions each has stored: for the status screen only, as
+    counting grows with the table.
+    """
     out = []
-    targets = db.execute("SELECT DISTINCT brand, source, target FROM source_runs "
-                         "ORDER BY brand, source, target").fetchall()
-    for brand, source, target in targets:
+    for brand, source, target in targets(db):
         recent = db.execute(
             "SELECT started_at, status, new_rows, message FROM source_runs WHERE brand = ? AND "
             "source = ? AND target = ? ORDER BY started_at DESC, id DESC LIMIT 20",
@@ -38,20 +55,23 @@ def health(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             if row[2]:
                 break
             silent += 1
+        if not recent:  # a cursor but no run recorded (a database from before source_runs)
+            continue
         productive = sum(1 for r in recent if r[2]) / len(recent)
-        last_new = db.execute(
-            "SELECT max(started_at) FROM source_runs WHERE brand = ? AND source = ? AND "
-            "target = ? AND new_rows > 0", [brand, source, target]).fetchone()[0]
+        # "Stale" needs productive runs among the last 20, so the newest of them is enough.
+        last_new = next((r[0] for r in recent if r[2]), None)
         stale = (last_new is not None and silent >= SILENT_RUNS and productive >= 0.3 and
                  _age_hours(last_new) >= 24)
         flag = (f"failing {failing} runs in a row" if failing >= FAILING_RUNS else
                 f"nothing new for {silent} runs since {last_new}" if stale else "")
-        out.append({"brand": brand, "source": source, "target": target, "last_ok": last_ok,
-                    "last_error_at": last_error[0], "last_error": last_error[1],
-                    "failing_runs": failing, "flag": flag,
-                    "rows": db.execute("SELECT count(*) FROM mentions WHERE brand = ? AND "
-                                       "source = ? AND target = ?",
-                                       [brand, source, target]).fetchone()[0]})
+        row = {"brand": brand, "source": source, "target": target, "last_ok": last_ok,
+               "last_error_at": last_error[0], "last_error": last_error[1],
+               "failing_runs": failing, "flag": flag}
+        if with_rows:
+            row["rows"] = db.execute("SELECT count(*) FROM mentions WHERE brand = ? AND "
+                                     "source = ? AND target = ?",
+                                     [brand, source, target]).fetchone()[0]
+        out.append(row)
     return out
 
 
@@ -69,7 +89,7 @@ def render_status(config: Config) -> str:
         if last:
             lines.append(f"Last run #{last[0]} at {last[1]}: {last[2]}")
         lines += ["", "Sources:"]
-        for h in health(db):
+        for h in health(db, with_rows=True):
             mark = "!!" if h["flag"] else ("ok" if h["last_ok"] else "--")
             lines.append(f"  {mark} {h['brand']} {h['source']} {h['target']}: {h['rows']} rows, "
                          f"last worked {h['last_ok'] or 'never'}")
