@@ -329,19 +329,42 @@ def complaint_terms(window: list[tuple[str, str]], background: list[str],
     return out[:limit]
 
 
+def worst_mentions(db: sqlite_utils.Database, brand: str, start: str, end: str,
+                   limit: int) -> list[dict[str, Any]]:
+    """The most negative mentions of a window, worst first (episode emails and digests)."""
+    return rows(
+        db,
+        "SELECT m.id, m.source, m.kind, m.url, m.author, m.title, m.body, m.rating, "
+        "m.created_at, ms.score FROM mention_sentiments ms JOIN mentions m ON m.id = "
+        "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
+        "ms.label = 'negative' ORDER BY ms.score ASC, m.created_at DESC LIMIT ?",
+        [brand, start, end, limit])
+
+
+def window_terms(db: sqlite_utils.Database, brand: str, start: str, end: str,
+                 keywords: list[str]) -> list[str]:
+    """What the window's negatives complain about, against the brand's 28 days before."""
+    # A line break between title and body: a two-word phrase must not span the two.
+    texts = [(r[0], "\n".join(t for t in r[1:] if t)) for r in db.execute(
+        "SELECT m.id, m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.id = "
+        "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
+        "ms.label = 'negative' ORDER BY m.created_at DESC LIMIT 2000",
+        [brand, start, end]).fetchall()]
+    background = ["\n".join(t for t in r if t) for r in db.execute(
+        "SELECT m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.id = "
+        "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? "
+        "LIMIT 5000", [brand, store.iso(parse_iso(start) - dt.timedelta(days=28)), start]
+    ).fetchall()]
+    return complaint_terms(texts, background, [w.strip('"') for w in keywords])
+
+
 def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> Evidence:
     """An episode email's evidence, from the database."""
     episode = rows(db, "SELECT * FROM episodes WHERE id = ?", [alert["episode_id"]])[0]
     start, end = evidence_window(db, config, alert, episode)
     brand = alert["brand"]
     window = [brand, start, end]
-    worst = rows(
-        db,
-        "SELECT m.id, m.source, m.kind, m.url, m.author, m.title, m.body, m.rating, "
-        "m.created_at, ms.score FROM mention_sentiments ms JOIN mentions m ON m.id = "
-        "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
-        "ms.label = 'negative' ORDER BY ms.score ASC, m.created_at DESC LIMIT ?",
-        window + [max(1, config.alerts["worst_mentions"])])
+    worst = worst_mentions(db, brand, start, end, max(1, config.alerts["worst_mentions"]))
     by_source = [SourceCount(*r) for r in db.execute(
         "SELECT source, coalesce(sum(label = 'negative'), 0), count(*) FROM mention_sentiments "
         "WHERE brand = ? AND created_at >= ? AND created_at < ? GROUP BY source "
@@ -351,16 +374,6 @@ def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> 
     expected = db.execute("SELECT sum(expected) FROM buckets WHERE brand = ? AND series = ? "
                           "AND bucket_at >= ? AND bucket_at < ?",
                           [brand, episode["series"], start, end]).fetchone()[0]
-    # A line break between title and body: a two-word phrase must not span the two.
-    texts = [(r[0], "\n".join(t for t in r[1:] if t)) for r in db.execute(
-        "SELECT m.id, m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.id = "
-        "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
-        "ms.label = 'negative' ORDER BY m.created_at DESC LIMIT 2000", window).fetchall()]
-    background = ["\n".join(t for t in r if t) for r in db.execute(
-        "SELECT m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.id = "
-        "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? "
-        "LIMIT 5000", [brand, store.iso(parse_iso(start) - dt.timedelta(days=28)), start]
-    ).fetchall()]
     try:
         words = config.brand(brand).keywords
     except Exception:
@@ -370,7 +383,7 @@ def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> 
         alert=alert, episode=episode, worst=worst, by_source=by_source, window_start=start,
         window_end=end, negatives=sum(s.negatives for s in by_source), total=total,
         expected=expected, bins=chart_bins(db, brand, episode["series"], parse_iso(end)),
-        terms=complaint_terms(texts, background, [w.strip('"') for w in words]),
+        terms=window_terms(db, brand, start, end, words),
         datasette_url=links.base, database_name=links.database)
 
 

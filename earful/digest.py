@@ -100,33 +100,16 @@ def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> 
             "SELECT source, coalesce(sum(label = 'negative'), 0), count(*) FROM "
             "mention_sentiments WHERE brand = ? AND created_at >= ? AND created_at < ? "
             "GROUP BY source ORDER BY 2 DESC, 3 DESC, 1", window).fetchall()]
-        worst = alerts.rows(
-            db,
-            "SELECT m.id, m.source, m.kind, m.url, m.author, m.title, m.body, m.rating, "
-            "m.created_at, ms.score FROM mention_sentiments ms JOIN mentions m ON m.id = "
-            "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? "
-            "AND ms.label = 'negative' ORDER BY ms.score ASC, m.created_at DESC LIMIT ?",
-            window + [WORST])
+        worst = alerts.worst_mentions(db, name, s, en, WORST)
         episodes = alerts.rows(
             db, "SELECT id, opened_at, closed_at, status, summary FROM episodes WHERE brand = ? "
             "AND opened_at < ? AND coalesce(closed_at, '9999') >= ? ORDER BY opened_at",
             [name, en, s])
-        texts = [(r[0], " ".join(t for t in r[1:] if t)) for r in db.execute(
-            "SELECT m.id, m.title, m.body FROM mention_sentiments ms JOIN mentions m ON "
-            "m.id = ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND "
-            "ms.created_at < ? AND ms.label = 'negative' ORDER BY m.created_at DESC "
-            "LIMIT 2000", window).fetchall()]
-        background = [" ".join(t for t in r if t) for r in db.execute(
-            "SELECT m.title, m.body FROM mention_sentiments ms JOIN mentions m ON "
-            "m.id = ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND "
-            "ms.created_at < ? LIMIT 5000",
-            [name, store.iso(start - dt.timedelta(days=28)), s]).fetchall()]
         brands.append(BrandDigest(
             brand=name, negatives=sum(x.negatives for x in by_source),
             total=sum(x.total for x in by_source), previous=negatives(store.iso(before), s),
             by_source=by_source, worst=worst, episodes=episodes,
-            terms=alerts.complaint_terms(texts, background,
-                                         [w.strip('"') for w in brand.keywords]),
+            terms=alerts.window_terms(db, name, s, en, brand.keywords),
             bins=alerts.chart_bins(db, name, "all", end, days=TREND_DAYS[frequency],
                                    bin_hours=24)))
     return Digest(alert=alert, frequency=frequency, start=s, end=en, brands=brands,
