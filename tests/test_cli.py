@@ -31,7 +31,7 @@ def earful(*args, env=None, cwd=None, timeout=120):
 
 def test_every_command_has_help_with_an_example():
     for command in ("init", "run", "collect", "score", "detect", "alert", "publish", "serve",
-                    "status", "demo"):
+                    "status", "demo", "backtest"):
         result = earful(command, "--help")
         assert result.returncode == 0, result.stderr
         assert "Example" in result.stdout, command
