@@ -485,6 +485,9 @@ def test_mention_facts_follow_every_change_a_user_or_the_pipeline_makes(tmp_path
         store.save_mentions(db, "Larkspur", mentions[len(mentions) // 2:], run_id=2)
     pipeline.score(db, config, show_progress=False)
     facts_match_the_joins(db)
+    with db.atomic():
+        db.execute("DELETE FROM labels")
+        db.execute("DELETE FROM triage")
     ids = [r[0] for r in db.execute("SELECT id FROM mentions ORDER BY rowid LIMIT 3")]
     with db.atomic():
         db.execute("INSERT INTO labels (mention_id, label, labelled_at) VALUES (?, 'positive', "
@@ -686,3 +689,150 @@ def test_every_column_of_every_visible_table_is_described(populated):
         obj = db.table(name) if name in db.table_names() else db.view(name)
         missing = {c.name for c in obj.columns} - set(meta.get("columns", {}))
         assert not missing, f"{name}: describe {sorted(missing)} in metadata.yml"
+
+
+# --- Datasette's own search box: fast at a million mentions (earful/datasette_plugin.py) --
+def heading(html: str) -> str:
+    """The line above the rows: "59 rows where search matches "charged" sorted by ..."."""
+    import html as html_lib
+
+    found = re.search(r"<h3>(.*?)</h3>", html, re.S)
+    return html_lib.unescape(" ".join(found.group(1).split())) if found else ""
+
+
+def shown_dates(html: str) -> list[str]:
+    return re.findall(r'<td class="col-created_at type-str">([^<]*)</td>', html)
+
+
+def matching_dates(db, word: str, where: str = "1") -> list[str]:
+    return [r[0] for r in db.execute(
+        f"SELECT created_at FROM mentions WHERE rowid IN (SELECT rowid FROM mentions_fts "
+        f"WHERE mentions_fts MATCH ?) AND {where} ORDER BY created_at DESC", [f'"{word}"'])]
+
+
+@pytest.mark.parametrize("table", ["mentions", "mentions_view"])
+@pytest.mark.parametrize("word", ["charged", "the", "larkspur"])  # a few, half, every one
+def test_search_box_shows_the_newest_matches_and_how_many(ds, populated, table, word):
+    _, db = populated
+    expected = matching_dates(db, word)
+    assert 0 < len(expected) <= db.execute("SELECT count(*) FROM mentions").fetchone()[0]
+    html = get(ds, f"/earful/{table}?_search={word}").text
+    said = f'{len(expected):,} rows where search matches "{word}" sorted by created_at descending'
+    assert heading(html) == said
+    assert said.replace('"', "&#34;") in html.split("</title>")[0]
+    assert shown_dates(html) == expected[:50]
+    assert "_nocount" not in html  # no link or form on the page carries the plugin's switch
+    if table == "mentions_view":  # the next page goes on where this one stopped
+        next_url = re.search(r'<a href="([^"]*_next=[^"]*)">Next page</a>', html).group(1)
+        second = get(ds, next_url.replace("&amp;", "&").replace("http://localhost", "")).text
+        assert shown_dates(second) == expected[50:100]
+        assert heading(second) == said
+
+
+def test_search_with_a_filter_counts_those_rows_and_stops_at_1000(ds, populated):
+    _, db = populated
+    few = matching_dates(db, "charged", "source = 'reddit'")
+    assert 0 < len(few) < len(matching_dates(db, "charged"))
+    html = get(ds, "/earful/mentions_view?_search=charged&source=reddit").text
+    assert heading(html) == (f'{len(few):,} rows where search matches "charged" and '
+                             f'source = "reddit" sorted by created_at descending')
+    assert shown_dates(html) == few[:50]
+    many = matching_dates(db, "larkspur", "deleted = 0")
+    assert len(many) > 1000
+    html = get(ds, "/earful/mentions_view?_search=larkspur&deleted=0").text
+    assert heading(html) == ('more than 1,000 rows where search matches "larkspur" and '
+                             'deleted = 0 sorted by created_at descending')
+    assert shown_dates(html) == many[:50]
+
+
+def traced_sql(ds, path: str) -> list[str]:
+    import html as html_lib
+
+    text = html_lib.unescape(get(ds, path + "&_trace=1").text)
+    return re.findall(r'"sql": "((?:[^"\\]|\\.)*)"', text)
+
+
+def test_the_search_page_never_counts_every_match(populated):
+    from datasette.app import Datasette
+
+    config, db = populated
+    tracing = Datasette([str(config.database)], metadata=METADATA,
+                        settings={"trace_debug": True})
+    count = "select count(*) from mentions_view"
+    # Without a search Datasette counts the rows (cheap); with one, not every match.
+    assert any(s.startswith(count) for s in traced_sql(tracing, "/earful/mentions_view?_size=1"))
+    for word in ("the", "charged"):
+        sql = traced_sql(tracing, f"/earful/mentions_view?_search={word}")
+        assert not any(s.startswith(count) for s in sql), sql
+        assert any(s.startswith("select count(*) from mentions_fts") for s in sql)
+    # The JSON keeps Datasette's exact count, for scripts.
+    data = get_json(tracing, "/earful/mentions_view.json?_search=the&_size=1")
+    assert data["filtered_table_rows_count"] == len(matching_dates(db, "the"))
+
+
+# (Not / or /earful: their table counts have a time limit, so two renders may differ.)
+@pytest.mark.parametrize("path", [
+    "/earful/mentions_view", "/earful/mentions?_facet=brand",
+    "/earful/recent_mentions", "/earful/negatives_7d", "/earful/mentions_view?_search=",
+    "/earful/mentions/" + urllib.parse.quote("x"), "/earful/search_mentions?q=charged&brand="])
+def test_pages_without_a_search_are_what_datasette_alone_shows(populated, path):
+    from datasette.app import Datasette
+    from datasette.plugins import pm
+
+    config, _ = populated
+
+    def fetch() -> tuple[int, bytes]:
+        fresh = Datasette([str(config.database)], metadata=METADATA, secret="s")
+        response = get(fresh, path)
+        # Only the footer's "Queries took 12.3ms" may differ.
+        return response.status_code, re.sub(rb"Queries took [0-9.]+ms", b"", response.content)
+
+    with_plugin = fetch()
+    plugin = pm.unregister(name="earful")
+    assert plugin is not None
+    try:
+        alone = fetch()
+    finally:
+        pm.register(plugin, name="earful")
+    assert with_plugin == alone
+
+
+@pytest.mark.parametrize("table", ["mentions", "mentions_view"])
+@pytest.mark.parametrize("word", ["charged", "the", "larkspur"])
+def test_search_finds_the_same_rows_as_datasette_alone(populated, table, word):
+    from datasette.app import Datasette
+    from datasette.plugins import pm
+
+    config, _ = populated
+    queries = [f"_search={word}", f"_search={word}&_nocount=1", f"_search={word}&brand=Larkspur",
+               f"_search_body={word}", f"_search={word}&_sort=created_at"]
+
+    def fetch() -> list:
+        fresh = Datasette([str(config.database)], metadata=METADATA)
+        out = []
+        for query in queries:
+            data = get_json(fresh, f"/earful/{table}.json?{query}&_shape=objects&_size=100")
+            # Rows written the same second may come in either order, in Datasette too.
+            out.append((data["filtered_table_rows_count"],
+                        [r["created_at"] for r in data["rows"]],
+                        sorted((r["created_at"], r["id"]) for r in data["rows"])))
+        return out
+
+    with_plugin = fetch()
+    plugin = pm.unregister(name="earful")
+    try:
+        alone = fetch()
+    finally:
+        pm.register(plugin, name="earful")
+    assert with_plugin == alone
+
+
+@pytest.mark.parametrize("table", ["mentions", "mentions_view"])
+@pytest.mark.parametrize("query", ['_search="refund', "_search=AND OR", "_search=NEAR(",
+                                   "_search=*", '_search="refund&brand=Larkspur',
+                                   "_search=AND OR&source=reddit", "_search_body=NEAR("])
+def test_search_box_input_never_errors_on_either_table(ds, table, query):
+    path = f"/earful/{table}?" + urllib.parse.quote(query, safe="=&_")
+    response = get(ds, path)
+    assert response.status_code == 200
+    assert "rows where search" in heading(response.text)

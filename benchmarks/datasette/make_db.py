@@ -110,6 +110,7 @@ def build(path: Path, total: int, days: int, seed: int = 7) -> None:
                  "SELECT rowid, title, body FROM mentions")
     conn.commit()
     print(f"full-text index: {time.perf_counter() - t1:.0f} s", file=sys.stderr)
+    rare_words(conn)
     side_tables(db, rng, start, end, storms)
     t2 = time.perf_counter()
     fill_facts(conn)
@@ -121,6 +122,19 @@ def build(path: Path, total: int, days: int, seed: int = 7) -> None:
     conn.commit()
     db.close()
     print(f"total {time.perf_counter() - t0:.0f} s -> {path}", file=sys.stderr)
+
+
+def rare_words(conn) -> None:
+    """Words in few mentions, spread over the year, for the search box's other extreme:
+    'zeppelin' in 20 mentions (0.002 %), 'warranty' in 2,000 (0.2 %). The generator's own
+    words are all in 7 % or more. Run after the full-text index: the update trigger
+    re-indexes the rows. On an older file: python -c "import sqlite3, make_db;
+    make_db.rare_words(sqlite3.connect('earful.db'))" (from benchmarks/datasette)."""
+    with conn:
+        conn.execute("UPDATE mentions SET body = body || ' The zeppelin ad was odd.' "
+                     "WHERE rowid % 50000 = 123")
+        conn.execute("UPDATE mentions SET body = body || ' What about the warranty?' "
+                     "WHERE rowid % 500 = 321")
 
 
 def fill_facts(conn) -> None:

@@ -1,10 +1,16 @@
 """Page times of a real Datasette, started the way `earful serve` starts it.
 
     .venv/bin/python benchmarks/datasette/run.py /tmp/earful-bench.db --runs 20
+    .venv/bin/python benchmarks/datasette/run.py /tmp/earful-bench.db --runs 9 \
+        --only search --compare-plugin
 
 Each page is fetched once to warm up, then --runs times; p50 and p95 of the wall time per
 page (request to last byte), plus whether Datasette reported a timed-out facet or a
 truncated result, since a fast page that silently drops data is no win.
+
+--compare-plugin starts two servers on the same file, one without earful's Datasette plugin
+(earful/datasette_plugin.py) and one with it, and alternates requests between them, so
+both see the same machine load; it prints before/after columns.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -67,6 +74,28 @@ def pages(db_path: Path) -> list[tuple[str, str]]:
         ("facet page: source=trustpilot", "/earful/mentions?source=trustpilot"),
         ("search 'crashes' (mentions)", "/earful/mentions?_search=crashes"),
         ("search 'refund' (mentions_view)", "/earful/mentions_view?_search=refund"),
+        # The search box for words from every mention to none (make_db.py: share of rows).
+        ("search 'refund' (mentions, 19 %)", "/earful/mentions?_search=refund"),
+        ("search 'crashes' (mentions_view, 8 %)", "/earful/mentions_view?_search=crashes"),
+        ("search 'larkspur' (mentions_view, brand name, 60 %)",
+         "/earful/mentions_view?_search=larkspur"),
+        ("search 'larkspur' (mentions, 60 %)", "/earful/mentions?_search=larkspur"),
+        ("search 'warranty' (mentions_view, 0.2 %)", "/earful/mentions_view?_search=warranty"),
+        ("search 'zeppelin' (mentions_view, 20 mentions)",
+         "/earful/mentions_view?_search=zeppelin"),
+        ("search 'zeppelin' (mentions, 20 mentions)", "/earful/mentions?_search=zeppelin"),
+        ("search 'xyzzy' (mentions_view, no match)", "/earful/mentions_view?_search=xyzzy"),
+        ("search '\"charged twice' (mentions_view, escaped)",
+         "/earful/mentions_view?_search=%22charged+twice"),
+        ("search 'refund' + brand=Quillo (mentions_view)",
+         "/earful/mentions_view?_search=refund&brand=Quillo"),
+        ("search 'refund' + facet brand (mentions_view)",
+         "/earful/mentions_view?_search=refund&_facet=brand"),
+        ("search 'refund' page 3 (mentions_view)",
+         "/earful/mentions_view?_search=refund&_next=100"),
+        ("search 'refund' .json (mentions_view, exact count)",
+         "/earful/mentions_view.json?_search=refund"),
+        ("search 'zeppelin' .json (mentions_view)", "/earful/mentions_view.json?_search=zeppelin"),
         ("row page", f"/earful/mentions/{tilde_encode(mention)}"),
         ("dashboard page", "/-/dashboards/negatives?days=90"),
     ]
@@ -113,25 +142,73 @@ def warnings_in(base: str, path: str) -> str:
     return "; ".join(notes)
 
 
+def start(database: Path, plugin: bool = True) -> tuple[subprocess.Popen, str]:
+    """Datasette as `earful serve` starts it; without earful's plugin if asked."""
+    port = free_port()
+    cmd = serve.datasette_args(database, "127.0.0.1", port)
+    if not plugin:
+        cmd[1:3] = ["-c", "import sys; from datasette.plugins import pm; "
+                    "pm.unregister(name='earful'); from datasette.cli import cli; "
+                    "sys.argv[0] = 'datasette'; cli()"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "DATASETTE_SECRET": "bench"})
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            fetch(base, "/-/versions.json")
+            break
+        except OSError:
+            time.sleep(0.2)
+    return proc, base
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+
+
+def compare(database: Path, runs: int, only: str) -> None:
+    """Before (no plugin) and after, request by request alternating, same load on both."""
+    servers = [start(database, plugin=False), start(database, plugin=True)]
+    try:
+        print("| page | before p50 | before p95 | after p50 | after p95 | notes |\n"
+              "|---|---:|---:|---:|---:|---|")
+        for label, path in pages(database):
+            if only and not re.search(only, label):
+                continue
+            times: list[list[float]] = [[], []]
+            for _, base in servers:
+                fetch(base, path)  # warm the page cache
+            for i in range(runs):
+                for k in (0, 1) if i % 2 == 0 else (1, 0):
+                    times[k].append(fetch(servers[k][1], path)[0] * 1000)
+            (b50, b95), (a50, a95) = percentiles(times[0]), percentiles(times[1])
+            notes = warnings_in(servers[1][1], path)
+            print(f"| {label} | {b50:.0f} | {b95:.0f} | {a50:.0f} | {a95:.0f} | {notes} |",
+                  flush=True)
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("database", type=Path)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--only", default="", help="regex: measure only pages whose label matches")
+    parser.add_argument("--compare-plugin", action="store_true",
+                        help="before/after columns: without and with earful's Datasette plugin")
     args = parser.parse_args()
-    port = free_port()
-    cmd = serve.datasette_args(args.database, "127.0.0.1", port)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "DATASETTE_SECRET": "bench"})
-    base = f"http://127.0.0.1:{port}"
+    if args.compare_plugin:
+        compare(args.database, args.runs, args.only)
+        return
+    proc, base = start(args.database)
     try:
-        for _ in range(150):
-            try:
-                fetch(base, "/-/versions.json")
-                break
-            except OSError:
-                time.sleep(0.2)
         print("| page | p50 ms | p95 ms | notes |\n|---|---:|---:|---|")
         for label, path in pages(args.database):
+            if args.only and not re.search(args.only, label):
+                continue
             try:
                 fetch(base, path)  # warm the page cache
             except urllib.error.HTTPError as exc:
