@@ -67,6 +67,9 @@ DEFAULTS: dict[str, Any] = {
     # Expected negatives follow the bucket's actual volume when it is above the seasonal
     # expectation (off on NAB, where only one count per bucket exists).
     "negatives_follow_volume": True,
+    # Round 4 fix (kept switchable for what-if runs): the baseline share learns a clipped busy
+    # hour at that hour's own share (see _learn).
+    "share_keeps_clipped_share": True,
     "share_test": True,
     "burst_test": True,
     # Practical-size gate: negatives above expectation since the evidence started.
@@ -302,12 +305,19 @@ def _learn(state: dict[str, Any], p: dict[str, Any], hour: int, dow: int, n: int
         # Clip outliers so one odd hour moves the baseline only a little.
         n_in = min(float(n), mu_all + 3.0 * math.sqrt(_phi_volume(state, mu_all) * mu_all) + 1.0)
         y_in = min(float(y), mu + 3.0 * math.sqrt(_phi_volume(state, mu) * mu) + 1.0, n_in)
+        y_p0 = y_in
+        if p["share_keeps_clipped_share"] and n > n_in:
+            # p0 learns the share of the bucket itself: clipping n alone (while y's cap follows
+            # the bucket's volume) gave busy hours a share they never had, so p0 read ~9 % high
+            # on bursty real volume (CRM, CVS), which blunted both negative tests.
+            y_p0 = min(y * n_in / n, y_in)
     else:
         n_in, y_in = float(n), float(y)
+        y_p0 = y_in
     learn(state["base"], hour, dow, n_in, _rates(p))
     per_day = 24.0 / p["bucket_hours"]
     keep = 1.0 - alpha_for(p["share_half_life_days"] * per_day)
-    state["neg"] = state["neg"] * keep + y_in
+    state["neg"] = state["neg"] * keep + y_p0
     state["all"] = state["all"] * keep + n_in
     if state["t"] > per_day:  # over-dispersion only once the expectations mean something
         a = alpha_for(p["share_half_life_days"] * per_day)

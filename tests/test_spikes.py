@@ -156,6 +156,24 @@ def test_viral_positive_post_raises_no_negative_alert():
     assert opens(replay(viral, STRICT)) == []
 
 
+def test_usual_share_in_the_email_is_right_on_a_brand_with_odd_busy_hours():
+    # "where about 15% is usual": odd hours of ordinary chatter at 6x volume (same share) must
+    # not teach a higher usual share; one did (18 % instead of 15 %), blunting both tests.
+    shares = []
+    for seed in range(1, 6):
+        rng = random.Random(seed + 100)
+        rows = []
+        for h, (stamp, n, y) in enumerate(series(seed=seed, storms=((ONSET, 6, 4.0),))):
+            if h < ONSET and rng.random() < 0.05:
+                extra = 5 * n
+                n, y = n + extra, y + sum(rng.random() < 0.15 for _ in range(extra))
+            rows.append((stamp, n, y))
+        alerts = opens(replay(rows, STRICT))
+        assert [hour_of(a) for a in alerts] and ONSET <= hour_of(alerts[0]) <= ONSET + 2
+        shares.append(alerts[0]["numbers"]["baseline_share"])
+    assert abs(sum(shares) / len(shares) - 0.15) <= 0.01, shares
+
+
 def test_lunchtime_sized_negatives_at_night_do_alert():
     # The same count that is normal at lunchtime is a storm at 03:00: the baseline is seasonal.
     rows = series()

@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root
 
+from analysis import calibration  # noqa: E402
 from analysis.spike_replay import replay, summarise  # noqa: E402
 from benchmarks.detection.data import (  # noqa: E402
     NAB,
@@ -40,7 +41,9 @@ from benchmarks.detection.data import (  # noqa: E402
 )
 
 BUDGETS = [0.25, 1.0, 2.0]
-OFFSETS = [x / 2 for x in range(-10, 1)]
+# Half-nat grid plus the shipped offsets themselves, so the shipped pair is always measured.
+OFFSETS = sorted({x / 2 for x in range(-10, 1)}
+                 | {calibration.CUSUM_OFFSET, calibration.SHARE_OFFSET})
 WARMUP = 7 * 24
 
 
@@ -98,7 +101,7 @@ def main() -> None:
         print(f"{knob} (other offset at its shipped value):")
         for budget in BUDGETS:
             print(f"  budget {budget}: " + " ".join(
-                f"{o:+.1f}:{table[f'{budget}|{o}']['real']:.2f}/"
+                f"{o:+.2f}:{table[f'{budget}|{o}']['real']:.2f}/"
                 f"{table[f'{budget}|{o}']['synthetic']:.2f}" for o in OFFSETS))
         print(f"  -> smallest offset within budget on both pools: {out[knob]['chosen']}")
     RESULTS.mkdir(exist_ok=True)

@@ -1,6 +1,7 @@
 """Benchmark 2: injected negative storms on real low-volume series (CRM, CVS at 1 h).
 
-    .venv/bin/python benchmarks/detection/injection.py [--seeds 20] [--quick]
+    .venv/bin/python benchmarks/detection/injection.py [--seeds 20] [--no-curve]
+        [--cusum-offset X] [--share-offset X] [--param KEY=VALUE ...]   # what-ifs, not saved
 
 Each trial takes a real hourly volume series, thins it binomially into negatives at a base
 share p0 ~ U(0.1, 0.2), and injects storms at random onsets (fixed seeds), one after another
@@ -78,7 +79,7 @@ def make_trial(volume: list[int], seed: int) -> tuple[list[tuple[int, int]], lis
     return list(zip(n.tolist(), y.tolist(), strict=True)), storms
 
 
-OVERRIDES: dict[str, float] = {}  # --cusum-offset / --share-offset (what-if runs)
+OVERRIDES: dict[str, object] = {}  # --cusum-offset / --share-offset / --param (what-if runs)
 
 
 def ours(rows, budget: float = 1.0):
@@ -161,12 +162,18 @@ def main() -> None:
     ap.add_argument("--no-curve", action="store_true", help="defaults only, no sweep")
     ap.add_argument("--cusum-offset", type=float, help="what-if: volume CUSUM offset (nats)")
     ap.add_argument("--share-offset", type=float, help="what-if: share CUSUM offset (nats)")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="what-if: any other detector parameter (number, true or false)")
     args = ap.parse_args()
     for key in ("cusum_offset", "share_offset"):
         if getattr(args, key) is not None:
             OVERRIDES[key] = getattr(args, key)
+    for item in args.param:
+        key, value = item.split("=", 1)
+        flags = {"true": True, "false": False}
+        OVERRIDES[key] = flags[value.lower()] if value.lower() in flags else float(value)
     if OVERRIDES:
-        print(f"what-if offsets {OVERRIDES}: results/ files are not written")
+        print(f"what-if {OVERRIDES}: results/ files are not written")
     require_corpus()
     series = {
         name: hourly(read_nab_csv(NAB / "realTweets" / f"Twitter_volume_{name}.csv"))

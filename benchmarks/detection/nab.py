@@ -60,6 +60,12 @@ from benchmarks.detection.data import (  # noqa: E402
 # and just rank how overwhelming the evidence was, which is what a threshold sweep needs.
 LADDER = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 0.003, 0.01, 0.03, 0.06, 0.125, 0.25, 0.5, 1.0, 2.0,
           4.0, 8.0, 16.0, 32.0]
+# Single-run operating points (round 4): one budget, one run, as the app runs, in sqrt(2)
+# steps (0.35 nats of threshold) around the dev optimum. The score column above is a union of
+# runs, so refining *its* ladder adds the near-duplicate alerts of the extra runs (tried: best
+# 83.1 at FA30 1.71 instead of 83.4 at 1.60); this table answers "which budget, alone, gives
+# what" instead.
+SINGLE_RUN = [float(f"{1e-5 * 2 ** (k / 2):.3g}") for k in range(-8, 11)]
 ROW_MINUTES = 5
 NAB_PARAMS: dict[str, Any] = {
     "negatives_follow_volume": False,
@@ -238,12 +244,32 @@ def main() -> None:
         print(f"  threshold {row['threshold']:.6f} (budget {row['budget']:g}): "
               f"score {row['score']:.1f}, hit {row['windows_hit']}/{row['windows']}, "
               f"FA30 {row['fa30']:.2f}")
+    single = []
+    for one in SINGLE_RUN:
+        det = {}
+        for name, rows in data.items():
+            series, closing = buckets(rows, per)
+            flags = [False] * len(rows)
+            for i in ours(series, one, per * ROW_MINUTES / 60, extra):
+                flags[closing[i]] = True
+            det[name] = flags
+        r = evaluate(det, spans, rows_per_file)
+        single.append({"budget": one, **{k: v for k, v in r.items() if k != "per_file"}})
+    ok = [r for r in single if r["fa30"] <= 1.0]
+    top = max(ok, key=lambda r: r["score"]) if ok else None
+    print("single runs (one budget, as the app runs): " + "; ".join(
+        f"{r['budget']:.3g}: {r['score']:.1f} {r['windows_hit']}/{r['windows']} "
+        f"FA30 {r['fa30']:.2f}" for r in single))
+    if top:
+        print(f"  best with FA30 <= 1.0: budget {top['budget']:.3g}: {top['score']:.1f} "
+              f"({top['windows_hit']}/{top['windows']}, FA30 {top['fa30']:.2f})")
     out: dict[str, Any] = {
         "bucket_minutes": args.bucket_minutes, "threshold": theta, "budget": budget,
         "score_definition": "anomaly_score = 1 / (1 + b), b = strictest budget on the ladder "
                             "whose run opens or escalates an episode on that row",
         "ladder": LADDER, "params": NAB_PARAMS, "dev_files": list(data),
-        "dev_result": best, "sweep": table,
+        "dev_result": best, "sweep": table, "single_runs": single,
+        "single_run_best_within_1_fa30": top,
     }
     if not args.no_rules:
         out["rules"] = run_rules(data, per, spans, rows_per_file)
