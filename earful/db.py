@@ -623,7 +623,7 @@ def save_mentions(db: sqlite_utils.Database, brand: str, mentions: Iterable[Ment
     batch = {m.id: m for m in mentions}
     if not batch:
         return 0, 0
-    collected_at = collected_at or now_iso()
+    collected_at = _after_positions(db, collected_at or now_iso())
     known: dict[str, str] = {}
     ids = list(batch)
     for start in range(0, len(ids), 500):
@@ -654,6 +654,18 @@ def save_mentions(db: sqlite_utils.Database, brand: str, mentions: Iterable[Ment
                    "source, rating, sentiment, status) SELECT rowid, created_at, brand, source, "
                    "rating, NULL, 'new' FROM mentions WHERE rowid > ?", [before])
     return len(new_rows), changed
+
+
+def _after_positions(db: sqlite_utils.Database, collected_at: str) -> str:
+    # Stages keep their place as a (collected_at, id) position. A row stamped at or before
+    # a saved position would sort behind it and never be scored: a run starting in the same
+    # second as the last one's score stage, or a clock set back. Stamp it one second later.
+    latest = db.execute("SELECT max(position_at) FROM stage_positions "
+                        "WHERE position_id != ''").fetchone()[0]
+    if latest and collected_at <= latest:
+        return iso(dt.datetime.fromisoformat(latest.replace("Z", "+00:00"))
+                   + dt.timedelta(seconds=1))
+    return collected_at
 
 
 def _update_changed(db: sqlite_utils.Database, mention: Mention, print_: str,

@@ -196,6 +196,29 @@ def test_a_backfill_on_every_core_scores_exactly_like_one_process(tmp_path, monk
     assert rows["one"] == rows["many"] and len(rows["one"]) == 900
 
 
+def test_mentions_stored_in_the_same_second_as_the_last_score_are_still_scored(tmp_path):
+    # Stages keep their place as (collected_at, id): a run that starts within the second the
+    # last one scored in (or after the clock was set back) must not slip in behind it.
+    config = make_config(tmp_path)
+    db = store.connect(config.database)
+    mentions = sorted(demo_mentions(NOW)[:40], key=lambda m: m.id)
+    for part, stamp in ((mentions[20:], "2026-11-23T08:00:00Z"),
+                        (mentions[:20], "2026-11-23T08:00:00Z"),   # same second, lower ids
+                        ([], None)):
+        if part:
+            with db.atomic():
+                store.save_mentions(db, "Larkspur", part, collected_at=stamp)
+        pipeline.score(db, config, show_progress=False)
+    unscored = db.execute("SELECT count(*) FROM mention_sentiments WHERE label IS NULL"
+                          ).fetchone()[0]
+    assert unscored == 0
+    assert db.execute("SELECT count(*) FROM mention_facts").fetchone()[0] == 40
+    # ...stamped one second after the position instead, so they sort after it.
+    assert db.execute("SELECT DISTINCT collected_at FROM mentions WHERE id = ?",
+                      [mentions[0].id]).fetchone()[0] == "2026-11-23T08:00:01Z"
+    db.close()
+
+
 def test_a_persons_label_counts_in_detection_too(tmp_path):
     config = make_config(tmp_path)
     db = store.connect(config.database)
