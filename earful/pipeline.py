@@ -31,7 +31,7 @@ from .config import Brand, Config, Source
 
 log = logging.getLogger("earful")
 
-BATCH = 1000  # mentions per collect transaction: a kill loses at most this many, refetched
+BATCH = 5000  # mentions per collect transaction: a kill loses at most this many, refetched
 SCORE_BATCH = 2000
 REREAD_BUCKETS = 2  # late mentions: the last buckets are counted again next run
 MAX_BACKFILL_DAYS = 90  # a new series starts at most this far back
@@ -243,9 +243,10 @@ def score(db: sqlite_utils.Database, config: Config, *, show_progress: bool = Tr
                 else:
                     scored = _score_rows(work)
                 scored_at = store.now_iso()
-                position = (rows[-1]["collected_at"], rows[-1]["id"])
+                start, position = position, (rows[-1]["collected_at"], rows[-1]["id"])
                 with db.atomic():
                     db.conn.executemany(insert, [(*row, scored_at) for row in scored])
+                    store.save_facts(db, start, position)
                     store.save_position(db, stage, position)
                 total += len(rows)
                 bar.update(len(rows))

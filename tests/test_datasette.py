@@ -479,12 +479,25 @@ def test_mention_facts_follow_every_change_a_user_or_the_pipeline_makes(tmp_path
     mentions = demo_mentions(now)
     with db.atomic():
         store.save_mentions(db, "Larkspur", mentions[: len(mentions) // 2], run_id=1)
-    facts_match_the_joins(db)  # new mentions: not scored yet, status new
-    pipeline.score(db, config, show_progress=False)
-    with db.atomic():
-        store.save_mentions(db, "Larkspur", mentions[len(mentions) // 2:], run_id=2)
+    # Collected, not scored yet: the browse views show them once the score stage (the next
+    # step of the same run) has written their facet row, with its sentiment.
+    assert db.execute("SELECT count(*) FROM mention_facts").fetchone()[0] == 0
     pipeline.score(db, config, show_progress=False)
     facts_match_the_joins(db)
+    with db.atomic():
+        store.save_mentions(db, "Larkspur", mentions[len(mentions) // 2:], run_id=2)
+        # Triaged and labelled by someone before the score stage reached it: kept.
+        late = db.execute("SELECT id FROM mentions ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+        db.execute("INSERT INTO triage (mention_id, status, updated_at) VALUES (?, "
+                   "'acknowledged', '2026-01-01T00:00:00Z')", [late])
+        db.execute("INSERT INTO labels (mention_id, label, labelled_at) VALUES (?, 'negative', "
+                   "'2026-01-01T00:00:00Z')", [late])
+    pipeline.score(db, config, show_progress=False)
+    facts_match_the_joins(db)
+    assert db.execute("SELECT f.status, f.sentiment FROM mention_facts f JOIN mentions m ON "
+                      "m.rowid = f.mention_rowid WHERE m.id = ?", [late]).fetchone() == (
+                          "acknowledged", "negative")
+    assert db.execute("SELECT count(*) FROM mention_facts").fetchone()[0] == len(mentions)
     with db.atomic():
         db.execute("DELETE FROM labels")
         db.execute("DELETE FROM triage")

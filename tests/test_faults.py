@@ -125,7 +125,7 @@ def test_sigkill_while_waiting_for_a_chosen_request(server, reference, hook, tmp
     if path == TRUSTPILOT_PATH:  # earlier sources complete, Trustpilot's target unfinished
         assert at_death["source:reddit"] == ref["source:reddit"]
         # Its 11 fetched pages (220 reviews) are one uncommitted batch (pipeline.BATCH is
-        # 1,000): the kill loses them, the next run fetches them again.
+        # 5,000): the kill loses them, the next run fetches them again.
         assert at_death.get("source:trustpilot", 0) < ref["source:trustpilot"]
         assert at_death["cursors"] < len(reference["snapshot"]["cursors"])
     else:
