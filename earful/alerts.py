@@ -335,8 +335,8 @@ def worst_mentions(db: sqlite_utils.Database, brand: str, start: str, end: str,
     return rows(
         db,
         "SELECT m.id, m.source, m.kind, m.url, m.author, m.title, m.body, m.rating, "
-        "m.created_at, ms.score FROM mention_sentiments ms JOIN mentions m ON m.id = "
-        "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
+        "m.created_at, ms.score FROM mention_sentiments ms JOIN mentions m ON m.rowid = "
+        "ms.mention_rowid WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
         "ms.label = 'negative' ORDER BY ms.score ASC, m.created_at DESC LIMIT ?",
         [brand, start, end, limit])
 
@@ -346,13 +346,13 @@ def window_terms(db: sqlite_utils.Database, brand: str, start: str, end: str,
     """What the window's negatives complain about, against the brand's 28 days before."""
     # A line break between title and body: a two-word phrase must not span the two.
     texts = [(r[0], "\n".join(t for t in r[1:] if t)) for r in db.execute(
-        "SELECT m.id, m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.id = "
-        "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
+        "SELECT m.id, m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.rowid = "
+        "ms.mention_rowid WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
         "ms.label = 'negative' ORDER BY m.created_at DESC LIMIT 2000",
         [brand, start, end]).fetchall()]
     background = ["\n".join(t for t in r if t) for r in db.execute(
-        "SELECT m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.id = "
-        "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? "
+        "SELECT m.title, m.body FROM mention_sentiments ms JOIN mentions m ON m.rowid = "
+        "ms.mention_rowid WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? "
         "LIMIT 5000", [brand, store.iso(parse_iso(start) - dt.timedelta(days=28)), start]
     ).fetchall()]
     return complaint_terms(texts, background, [w.strip('"') for w in keywords])

@@ -560,6 +560,35 @@ def _m012_source_runs_by_run(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS source_runs_run ON source_runs(run_id)")
 
 
+def _m013_sentiments_from_facts(db: sqlite_utils.Database) -> None:
+    # Detection, daily counts, alert evidence and digests count a brand's mentions by time
+    # through mention_sentiments. Read from mention_facts (one narrow row per scored mention,
+    # the sentiment that counts already in it, an index on (brand, created_at)) instead of
+    # joining mentions, scores, models and labels per row, those counts get cheaper, and the
+    # two mentions indexes only they used go: each was one more B-tree every insert paid for
+    # (benchmarks/README.md, Ingest). Other columns are subqueries, computed only when asked.
+    mention_id = "(SELECT m.id FROM mentions m WHERE m.rowid = f.mention_rowid)"
+    current_score = ("(SELECT s.{column} FROM models cur JOIN scores s ON s.mention_id = "
+                     f"{mention_id} AND s.model = cur.model AND s.version = cur.version "
+                     "WHERE cur.current = 1 LIMIT 1)")
+    db.executescript(
+        f"""
+        DROP VIEW IF EXISTS mention_sentiments;
+        CREATE VIEW mention_sentiments AS
+        SELECT {mention_id} AS mention_id, f.mention_rowid, f.brand, f.source, f.created_at,
+               {current_score.format(column="score")} AS score,
+               {current_score.format(column="label")} AS model_label,
+               (SELECT l.label FROM labels l WHERE l.mention_id = {mention_id}) AS human_label,
+               f.sentiment AS label,
+               (SELECT cur.model FROM models cur WHERE cur.current = 1 LIMIT 1) AS model,
+               (SELECT cur.version FROM models cur WHERE cur.current = 1 LIMIT 1) AS version
+        FROM mention_facts f;
+        DROP INDEX IF EXISTS mentions_brand_created;
+        DROP INDEX IF EXISTS mentions_brand_source_created;
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables", _m001_core),
     (2, "full-text search on mentions", _m002_fts),
@@ -573,6 +602,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (10, "drop indexes mention_facts made redundant", _m010_fewer_indexes),
     (11, "complaint_terms kept by publish; negatives_7d view", _m011_complaint_terms),
     (12, "source_runs by run", _m012_source_runs_by_run),
+    (13, "mention_sentiments reads mention_facts; two mentions indexes go",
+     _m013_sentiments_from_facts),
 ]
 
 

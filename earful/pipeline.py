@@ -323,7 +323,7 @@ def _detect_series(db: sqlite_utils.Database, config: Config, brand: str, series
         state = json.loads(row[0])
         start = parse_iso(row[1]) + step
     else:
-        first = db.execute(f"SELECT min(created_at) FROM mentions WHERE brand = ?{where}",
+        first = db.execute(f"SELECT min(created_at) FROM mention_facts WHERE brand = ?{where}",
                            [brand, *args]).fetchone()[0]
         if first is None:
             return result
@@ -462,11 +462,9 @@ def refresh_daily_counts(db: sqlite_utils.Database) -> int:
         for brand, days in touched.items():
             for day in sorted(days):
                 rows = db.execute(
-                    "SELECT ms.source, count(*), coalesce(sum(ms.label = 'negative'), 0), "
-                    "avg(m.rating) FROM mention_sentiments ms JOIN mentions m ON m.id = "
-                    "ms.mention_id WHERE ms.brand = ? AND ms.created_at >= ? AND "
-                    "ms.created_at < ? GROUP BY ms.source",
-                    [brand, day, day + "T99"]).fetchall()
+                    "SELECT source, count(*), coalesce(sum(sentiment = 'negative'), 0), "
+                    "avg(rating) FROM mention_facts WHERE brand = ? AND created_at >= ? AND "
+                    "created_at < ? GROUP BY source", [brand, day, day + "T99"]).fetchall()
                 db.execute("DELETE FROM daily_counts WHERE brand = ? AND day = ?", [brand, day])
                 db.table("daily_counts").insert_all(
                     {"brand": brand, "source": source, "day": day, "mentions": n,

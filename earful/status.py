@@ -68,8 +68,10 @@ def health(db: sqlite_utils.Database, *, with_rows: bool = False) -> list[dict[s
                "last_error_at": last_error[0], "last_error": last_error[1],
                "failing_runs": failing, "flag": flag}
         if with_rows:
-            row["rows"] = db.execute("SELECT count(*) FROM mentions WHERE brand = ? AND "
-                                     "source = ? AND target = ?",
+            # What the runs stored: an index range on source_runs, where counting the
+            # target's mentions would read every mention of the brand (no index has target).
+            row["rows"] = db.execute("SELECT coalesce(sum(new_rows), 0) FROM source_runs "
+                                     "WHERE brand = ? AND source = ? AND target = ?",
                                      [brand, source, target]).fetchone()[0]
         out.append(row)
     return out

@@ -463,11 +463,19 @@ def facts_match_the_joins(db) -> None:
     facts = db.execute("SELECT m.id, f.created_at, f.brand, f.source, f.rating, f.sentiment, "
                        "f.status FROM mention_facts f JOIN mentions m ON m.rowid = "
                        "f.mention_rowid ORDER BY 1").fetchall()
+    # The same facts from the source tables: a person's label, else the current model's.
     joined = db.execute(
-        "SELECT m.id, m.created_at, m.brand, m.source, m.rating, ms.label, "
-        "coalesce(t.status, 'new') FROM mentions m JOIN mention_sentiments ms ON "
-        "ms.mention_id = m.id LEFT JOIN triage t ON t.mention_id = m.id ORDER BY 1").fetchall()
+        "SELECT m.id, m.created_at, m.brand, m.source, m.rating, coalesce(l.label, s.label), "
+        "coalesce(t.status, 'new') FROM mentions m "
+        "LEFT JOIN models cur ON cur.current = 1 "
+        "LEFT JOIN scores s ON s.mention_id = m.id AND s.model = cur.model "
+        "AND s.version = cur.version LEFT JOIN labels l ON l.mention_id = m.id "
+        "LEFT JOIN triage t ON t.mention_id = m.id "
+        "WHERE m.id IN (SELECT mention_id FROM scores) ORDER BY 1").fetchall()
     assert facts == joined
+    # mention_sentiments (what detection and alerts count) says the same.
+    assert db.execute("SELECT mention_id, label FROM mention_sentiments ORDER BY 1").fetchall() \
+        == [(r[0], r[5]) for r in joined]
 
 
 def test_mention_facts_follow_every_change_a_user_or_the_pipeline_makes(tmp_path):
