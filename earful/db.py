@@ -491,6 +491,7 @@ def _m009_bulk_facts(db: sqlite_utils.Database) -> None:
     # save_mentions fills mention_facts in bulk with the FTS index (one INSERT ... SELECT per
     # batch): the per-row trigger made ingest 2.3x slower. And corrections are found by
     # time, cheaply, when publish looks for days to recount.
+    # (Later the score stage took this over, once per row with its sentiment: save_facts.)
     db.executescript(
         """
         DROP TRIGGER IF EXISTS mention_facts_mention_ai;

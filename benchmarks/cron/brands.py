@@ -69,6 +69,8 @@ def main() -> None:
                             "disagrees, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?)", scores)
         db.execute("INSERT INTO models VALUES (?, ?, 1, ?)", [sentiment.MODEL,
                                                               sentiment.VERSION, collected])
+        # What the score stage writes with each score: the rows detection counts.
+        store.save_facts(db, ("", ""), (collected, "\uffff"))
     t = time.perf_counter()
     pipeline.detect(db, config, now=end)
     catch_up = time.perf_counter() - t
