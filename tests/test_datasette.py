@@ -791,6 +791,19 @@ def test_the_search_page_never_counts_every_match(populated):
     assert data["filtered_table_rows_count"] == len(matching_dates(db, "the"))
 
 
+def with_and_without_plugin(fetch):
+    """fetch() with earful's Datasette plugin registered, then with it unregistered."""
+    from datasette.plugins import pm
+
+    with_plugin = fetch()
+    plugin = pm.unregister(name="earful")
+    assert plugin is not None
+    try:
+        return with_plugin, fetch()
+    finally:
+        pm.register(plugin, name="earful")
+
+
 # (Not / or /earful: their table counts have a time limit, so two renders may differ.)
 @pytest.mark.parametrize("path", [
     "/earful/mentions_view", "/earful/mentions?_facet=brand",
@@ -798,7 +811,6 @@ def test_the_search_page_never_counts_every_match(populated):
     "/earful/mentions/" + urllib.parse.quote("x"), "/earful/search_mentions?q=charged&brand="])
 def test_pages_without_a_search_are_what_datasette_alone_shows(populated, path):
     from datasette.app import Datasette
-    from datasette.plugins import pm
 
     config, _ = populated
 
@@ -808,13 +820,7 @@ def test_pages_without_a_search_are_what_datasette_alone_shows(populated, path):
         # Only the footer's "Queries took 12.3ms" may differ.
         return response.status_code, re.sub(rb"Queries took [0-9.]+ms", b"", response.content)
 
-    with_plugin = fetch()
-    plugin = pm.unregister(name="earful")
-    assert plugin is not None
-    try:
-        alone = fetch()
-    finally:
-        pm.register(plugin, name="earful")
+    with_plugin, alone = with_and_without_plugin(fetch)
     assert with_plugin == alone
 
 
@@ -822,7 +828,6 @@ def test_pages_without_a_search_are_what_datasette_alone_shows(populated, path):
 @pytest.mark.parametrize("word", ["charged", "the", "larkspur"])
 def test_search_finds_the_same_rows_as_datasette_alone(populated, table, word):
     from datasette.app import Datasette
-    from datasette.plugins import pm
 
     config, _ = populated
     queries = [f"_search={word}", f"_search={word}&_nocount=1", f"_search={word}&brand=Larkspur",
@@ -839,12 +844,7 @@ def test_search_finds_the_same_rows_as_datasette_alone(populated, table, word):
                         sorted((r["created_at"], r["id"]) for r in data["rows"])))
         return out
 
-    with_plugin = fetch()
-    plugin = pm.unregister(name="earful")
-    try:
-        alone = fetch()
-    finally:
-        pm.register(plugin, name="earful")
+    with_plugin, alone = with_and_without_plugin(fetch)
     assert with_plugin == alone
 
 
