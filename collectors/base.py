@@ -27,6 +27,11 @@ def iso(moment: dt.datetime | float | int) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_iso(text: str) -> dt.datetime:
+    """``iso()`` text back to an aware UTC datetime."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def parse_time(value: str | float | int | None) -> str | None:
     """Best-effort: epoch seconds or any ISO-8601 string -> ``iso()`` text, else None."""
     if value is None or value == "":

@@ -35,6 +35,8 @@ from typing import Any
 
 import sqlite_utils
 
+from collectors.base import parse_iso
+
 from . import chart
 from . import db as store
 from .config import Config
@@ -120,10 +122,6 @@ def queue_alert(db: sqlite_utils.Database, config: Config, *, kind: str, episode
 
 
 # --- small helpers shared by every kind of email -------------------------------------------
-def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def when(text: str | None, *, date: bool = True) -> str:
     """'Sun 22 Nov 07:00 UTC': what a reader on a phone takes in at a glance."""
     if not text:

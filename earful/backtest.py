@@ -17,7 +17,7 @@ import sqlite_utils
 
 from analysis import spikes
 from analysis.spike_replay import summarise
-from collectors.base import iso, parse_time
+from collectors.base import iso, parse_iso, parse_time
 
 
 class BacktestError(Exception):
@@ -83,7 +83,7 @@ def _bucketise(rows: Any, bucket_hours: float) -> list[tuple[str, int, int]]:
     origin = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)  # a Monday: buckets align to it
     counts: dict[dt.datetime, list[int]] = {}
     for at, n, y in rows:
-        moment = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+        moment = parse_iso(at)
         bucket = origin + ((moment - origin) // step) * step
         pair = counts.setdefault(bucket, [0, 0])
         pair[0] += n
@@ -152,14 +152,14 @@ def plot(result: Backtest, path: Path, title: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise BacktestError("--plot needs matplotlib: pip install 'matplotlib>=3.8,<4'") from None
-    times = [dt.datetime.fromisoformat(at.replace("Z", "+00:00")) for at, _, _ in result.series]
+    times = [parse_iso(at) for at, _, _ in result.series]
     fig, ax = plt.subplots(figsize=(11, 4), dpi=110)
     ax.step(times, [y for _, _, y in result.series], where="post", color="#c0392b", lw=0.9,
             label="negative mentions")
     ax.plot(times, result.expected, color="#555", lw=1, ls="--", label="expected")
     start = None
     for event in result.events:
-        at = dt.datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
+        at = parse_iso(event["at"])
         if event["type"] == "open":
             start = at
             ax.axvline(at, color="#c0392b", lw=1.5)

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from collectors.base import Mention, iso
+from collectors.base import Mention, iso, parse_iso
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -717,8 +717,7 @@ def _after_positions(db: sqlite_utils.Database, collected_at: str) -> str:
     latest = db.execute("SELECT max(position_at) FROM stage_positions "
                         "WHERE position_id != ''").fetchone()[0]
     if latest and collected_at <= latest:
-        return iso(dt.datetime.fromisoformat(latest.replace("Z", "+00:00"))
-                   + dt.timedelta(seconds=1))
+        return iso(parse_iso(latest) + dt.timedelta(seconds=1))
     return collected_at
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import sqlite_utils
 
+from collectors.base import parse_iso
+
 from . import alerts, chart
 from . import db as store
 from .alerts import Links, SourceCount, e, html_heading, source_name
@@ -82,7 +84,7 @@ class Digest:
 
 def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> Digest:
     frequency = alert["id"].split(":")[1]
-    start = alerts.parse_iso(alert["event_at"])
+    start = parse_iso(alert["event_at"])
     end = start + PERIODS[frequency]
     before = start - PERIODS[frequency]
     s, en = store.iso(start), store.iso(end)
@@ -124,10 +126,10 @@ def trend(now: int, before: int, frequency: str) -> str:
 
 
 def label(d: Digest) -> str:
-    start = alerts.parse_iso(d.start)
+    start = parse_iso(d.start)
     if d.frequency == "daily":
         return f"{start:%a} {start.day} {start:%b}"
-    last = alerts.parse_iso(d.end) - dt.timedelta(days=1)
+    last = parse_iso(d.end) - dt.timedelta(days=1)
     return f"week of {start.day} {start:%b}–{last.day} {last:%b}"
 
 
@@ -145,7 +147,7 @@ def render(d: Digest, sender: str) -> EmailMessage:
              f"{e(d.frequency.upper())} DIGEST · {e(label(d))}</div>"]
     images = []
     step = dt.timedelta(days=1)
-    shade = (alerts.parse_iso(d.start), alerts.parse_iso(d.end))
+    shade = (parse_iso(d.start), parse_iso(d.end))
     for b in d.brands:
         share = f" ({b.negatives / b.total:.0%} of {b.total} mentions)" if b.total else ""
         headline = (f"{b.brand}: {b.negatives} negative mentions{share}, "

@@ -24,7 +24,7 @@ import sqlite_utils
 
 from analysis import sentiment, spikes
 from analysis.matching import Matcher
-from collectors.base import Collector, CollectorError, Mention, iso
+from collectors.base import Collector, CollectorError, Mention, iso, parse_iso
 
 from . import db as store
 from .config import Brand, Config, Source
@@ -258,10 +258,6 @@ def score(db: sqlite_utils.Database, config: Config, *, show_progress: bool = Tr
 
 
 # --- detect -------------------------------------------------------------------------
-def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def detector_params(config: Config) -> dict[str, Any]:
     return {"false_alarms_per_month": config.detection["false_alarms_per_month"],
             "bucket_hours": config.detection["bucket_hours"]}

@@ -7,6 +7,8 @@ from typing import Any
 
 import sqlite_utils
 
+from collectors.base import parse_iso
+
 from . import db as store
 from .config import Config
 
@@ -78,7 +80,7 @@ def health(db: sqlite_utils.Database, *, with_rows: bool = False) -> list[dict[s
 
 
 def _age_hours(at: str) -> float:
-    then = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    then = parse_iso(at)
     return (dt.datetime.now(dt.UTC) - then).total_seconds() / 3600
 
 
