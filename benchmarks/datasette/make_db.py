@@ -113,7 +113,7 @@ def build(path: Path, total: int, days: int, seed: int = 7) -> None:
     rare_words(conn)
     side_tables(db, rng, start, end, storms)
     t2 = time.perf_counter()
-    fill_facts(conn)
+    fill_facts(db)
     print(f"mention_facts: {time.perf_counter() - t2:.0f} s", file=sys.stderr)
     t3 = time.perf_counter()
     refresh_complaint_terms(db, end)  # what `earful publish` keeps for complaints_this_week
@@ -137,19 +137,13 @@ def rare_words(conn) -> None:
                      "WHERE rowid % 500 = 321")
 
 
-def fill_facts(conn) -> None:
-    """Datasette's facet table (migration 8), filled the way save_mentions and the score,
-    label and triage triggers would have: rows here bypass save_mentions, and without
-    this every mentions_view page was measured on an empty table."""
-    with conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO mention_facts (mention_rowid, created_at, brand, source, "
-            "rating, sentiment, status) SELECT m.rowid, m.created_at, m.brand, m.source, "
-            "m.rating, coalesce(l.label, s.label), coalesce(t.status, 'new') FROM mentions m "
-            "LEFT JOIN models cur ON cur.current = 1 "
-            "LEFT JOIN scores s ON s.mention_id = m.id AND s.model = cur.model "
-            "AND s.version = cur.version LEFT JOIN labels l ON l.mention_id = m.id "
-            "LEFT JOIN triage t ON t.mention_id = m.id")
+def fill_facts(db) -> None:
+    """Datasette's facet table, filled as the score stage fills it (earful.db.save_facts,
+    here over every mention at once, after the side tables so labels and triage count):
+    rows here bypass the score stage, and without this every mentions_view page was
+    measured on an empty table."""
+    with db.atomic():
+        store.save_facts(db, ("", ""), ("\uffff", ""))
 
 
 def flush(conn, insert, batch, scores) -> int:
