@@ -209,8 +209,8 @@ def test_mentions_stored_in_the_same_second_as_the_last_score_are_still_scored(t
             with db.atomic():
                 store.save_mentions(db, "Larkspur", part, collected_at=stamp)
         pipeline.score(db, config, show_progress=False)
-    unscored = db.execute("SELECT count(*) FROM mention_sentiments WHERE label IS NULL"
-                          ).fetchone()[0]
+    unscored = db.execute("SELECT count(*) FROM mentions m WHERE NOT EXISTS (SELECT 1 FROM "
+                          "scores s WHERE s.mention_id = m.id)").fetchone()[0]
     assert unscored == 0
     assert db.execute("SELECT count(*) FROM mention_facts").fetchone()[0] == 40
     # ...stamped one second after the position instead, so they sort after it.
