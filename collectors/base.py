@@ -30,7 +30,7 @@ def iso(moment: dt.datetime | float | int) -> str:
         try:
             moment = dt.datetime.fromtimestamp(moment, tz=dt.UTC)
         except (OverflowError, OSError, ValueError) as exc:
-            raise ValueError(f"time {_short(moment)} out of range ({exc})") from None
+            raise ValueError(f"time {_short(moment)} is out of range: {exc}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -75,8 +75,8 @@ def time_field(value: Any, name: str) -> str:
     try:
         return iso(value)
     except ValueError as exc:
-        raise ItemError(f"{name} {_short(value)} is not a usable time ({exc})",
-                        field=name) from None
+        why = str(exc).rpartition(": ")[2]
+        raise ItemError(f"{name} {_short(value)} is out of range: {why}", field=name) from None
 
 
 def _short(value: Any, limit: int = 60) -> str:
