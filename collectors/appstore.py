@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from .base import Collector, Mention, iso, parse_time
+from .base import Collector, ItemError, Mention, iso, parse_time
 from .http import Fetcher, as_fetcher
 from .schemaorg import ReviewError
 
@@ -56,12 +56,16 @@ class AppStoreCollector(Collector):
             entries = feed.get("entry") or []
             if isinstance(entries, dict):  # a single entry is not wrapped in a list
                 entries = [entries]
-            reviews = [e for e in entries if "im:rating" in e]  # page 1 may lead with the app
+            if not isinstance(entries, list):
+                raise AppStoreError("'feed.entry' is not a list", source=SOURCE, url=url)
+            # page 1 may lead with the app itself
+            reviews = [e for e in entries if isinstance(e, dict) and "im:rating" in e]
             if not reviews:
                 return
             fresh = False
-            for entry in reviews:
-                mention = entry_mention(entry, target, country, app, self.stats.notes)
+            for mention in self.read_items(
+                    reviews, lambda e: entry_mention(e, target, country, app, self.stats.notes),
+                    id_of=lambda e: _label(e.get("id")), error=AppStoreError, url=url):
                 if known is None or mention.created_at >= _minus(known, self.overlap_seconds):
                     fresh = True
                 if not cursor.get("newest") or mention.created_at > cursor["newest"]:
@@ -76,19 +80,19 @@ def entry_mention(entry: dict[str, Any], target: str, country: str, app: str,
     """One feed ``entry`` -> Mention. Fields are ``{"label": ...}`` objects."""
     review_id = _label(entry.get("id"))
     if not review_id:
-        raise AppStoreError("a review entry has no id", source=SOURCE, url=target)
+        raise ItemError("a review entry has no id", field="id")
     raw_date = _label(entry.get("updated"))
     created = parse_time(raw_date)
     if created is None:
-        raise AppStoreError(f"review {review_id} has an unreadable date {raw_date!r}",
-                            source=SOURCE, url=target)
+        raise ItemError(f"review {review_id} has an unreadable date {raw_date!r:.80}",
+                        field="updated")
     extra: dict[str, Any] = {"country": country, "version": _label(entry.get("im:version"))}
     try:
         rating: float | None = float(_label(entry.get("im:rating")) or "")
-    except ValueError:
+    except (ValueError, OverflowError):
         rating = None
     if rating is None or not 1 <= rating <= 5:
-        notes.append(f"review {review_id}: rating {_label(entry.get('im:rating'))!r} "
+        notes.append(f"review {review_id}: rating {_label(entry.get('im:rating'))!r:.80} "
                      "out of range 1-5")
         extra["rating_problem"] = _label(entry.get("im:rating"))
         rating = None

@@ -31,8 +31,8 @@ from urllib.parse import urlencode
 
 import requests
 
-from .base import Collector, CollectorError, Mention, iso
-from .http import Fetcher, _body_hint, as_fetcher, decode_json
+from .base import Collector, CollectorError, ItemError, Mention, _short, iso, parse_time, time_field
+from .http import Fetcher, _body_hint, as_fetcher, decode_json, loads
 
 SOURCE = "googleplay"
 RPC_ID = "oCPfdb"
@@ -91,10 +91,14 @@ class GooglePlayCollector(Collector):
                         f"at {app_url(app, lang, country)}", source=SOURCE, url=full_url)
                 return
             reached_known = False
-            for position, raw in enumerate(reviews, 1):
-                mention = review_mention(raw, target, app, lang, country, self.stats.notes,
-                                         where=f"page {page} review {position}",
-                                         url=full_url)
+            numbered = list(enumerate(reviews, 1))
+            read = self.read_items(
+                numbered, lambda pair, page=page: review_mention(
+                    pair[1], target, app, lang, country, self.stats.notes,
+                    where=f"page {page} review {pair[0]}", url=full_url),
+                id_of=lambda pair, page=page: _at(pair[1], 0) or f"page {page} review {pair[0]}",
+                error=GooglePlayError, url=full_url)
+            for mention in read:
                 if since is not None and mention.created_at < since:
                     reached_known = True  # newest first: the rest is older still
                     break
@@ -178,7 +182,7 @@ def parse_response(response: requests.Response, url: str,
         raise GooglePlayError(f"wrb.fr payload is a {type(row[2]).__name__}, not a JSON "
                               "string", source=SOURCE, url=url)
     try:
-        inner = json.loads(row[2])
+        inner = loads(row[2])
     except json.JSONDecodeError as exc:
         raise GooglePlayError(f"malformed wrb.fr payload at char {exc.pos}: {exc.msg}",
                               source=SOURCE, url=url) from exc
@@ -203,20 +207,21 @@ def review_mention(raw: Any, target: str, app: str, lang: str, country: str,
     """One raw review array -> Mention. A bad star count is kept as a note, not dropped."""
     review_id = _at(raw, 0)
     if not isinstance(review_id, str) or not review_id:
-        raise GooglePlayError(f"{where} has no review id: the answer's layout may have "
-                              "changed", source=SOURCE, url=url)
+        raise ItemError(f"{where} has no review id: the answer's layout may have changed",
+                        field="[0]")
     seconds = _at(raw, 5, 0)
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
-        raise GooglePlayError(f"review {review_id} has no readable time at [5][0]: "
-                              f"{seconds!r}", source=SOURCE, url=url)
+        raise ItemError(f"review {review_id} has no readable time at [5][0]: "
+                        f"{seconds!r:.80}", field="[5][0]")
+    created = time_field(seconds, "[5][0]")
     extra: dict[str, Any] = {"hl": lang, "gl": country}
     score = _at(raw, 2)
     rating: float | None = None
     if isinstance(score, int | float) and not isinstance(score, bool) and 1 <= score <= 5:
         rating = float(score)
     else:
-        notes.append(f"review {review_id}: score {score!r} out of range 1-5")
-        extra["rating_problem"] = repr(score)
+        notes.append(f"review {review_id}: score {_short(score)} out of range 1-5")
+        extra["rating_problem"] = _short(score)
     thumbs = _at(raw, 6)
     if isinstance(thumbs, int) and not isinstance(thumbs, bool):
         extra["thumbs_up"] = thumbs
@@ -225,15 +230,15 @@ def review_mention(raw: Any, target: str, app: str, lang: str, country: str,
     reply = _at(raw, 7, 1)
     if isinstance(reply, str) and reply:
         extra["reply"] = reply
-        replied = _at(raw, 7, 2, 0)
-        if isinstance(replied, int | float) and not isinstance(replied, bool):
-            extra["replied_at"] = iso(replied)
+        replied = parse_time(_at(raw, 7, 2, 0))
+        if replied:
+            extra["replied_at"] = replied
         if isinstance(_at(raw, 7, 0), str):
             extra["reply_author"] = _at(raw, 7, 0)
     author = _at(raw, 1, 0)
     body = _at(raw, 4)
     return Mention(source=SOURCE, native_id=review_id, kind="review", target=target,
-                   created_at=iso(seconds), url=app_url(app, lang, country, review_id),
+                   created_at=created, url=app_url(app, lang, country, review_id),
                    author=author if isinstance(author, str) and author else None,
                    # Plain text as typed: Play does not mark it up, so "<b>" is literal.
                    body=body if isinstance(body, str) and body else None,

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from .base import Collector, CollectorError, Mention, iso, parse_time
+from .base import Collector, CollectorError, ItemError, Mention, parse_iso, parse_time, time_field
 from .http import Fetcher, as_fetcher
 from .text import html_to_text
 
@@ -63,12 +63,13 @@ class HackerNewsCollector(Collector):
                                          error=HackerNewsError, robots=False)
             hits = _require(data, "hits", list, url)
             self.stats.pages += 1
-            for hit in hits:
-                mention = hit_mention(hit, query)
-                if mention is None:
-                    continue
-                created = hit.get("created_at_i")
-                if isinstance(created, int) and created > int(cursor.get("newest_i") or 0):
+            for mention in self.read_items(hits, lambda hit: hit_mention(hit, query),
+                                           id_of=lambda hit: hit.get("objectID"),
+                                           error=HackerNewsError, url=url):
+                # From the stored time, not the raw field: a skipped item's 1e20 must never
+                # become the cursor.
+                created = int(parse_iso(mention.created_at).timestamp())
+                if created > int(cursor.get("newest_i") or 0):
                     cursor["newest_i"] = created
                 yield mention
             pages = int(data.get("nbPages") or 0)
@@ -89,8 +90,16 @@ class HackerNewsCollector(Collector):
         stack = [data]
         while stack:  # depth-first, iterative: deep threads must not hit the recursion limit
             node = stack.pop()
-            yield item_mention(node, target, story_id)
-            stack.extend(reversed(node.get("children") or []))
+            if not isinstance(node, dict):
+                self.skip_item("?", ItemError(f"a comment is a {type(node).__name__}, "
+                                              "not an object"))
+                continue
+            mention = self.read_item(lambda node=node: item_mention(node, target, story_id),
+                                     node.get("id"))
+            if mention is not None:
+                yield mention
+            children = node.get("children")
+            stack.extend(reversed(children) if isinstance(children, list) else [])
 
 
 def hit_mention(hit: dict[str, Any], target: str) -> Mention | None:
@@ -135,12 +144,11 @@ def item_mention(node: dict[str, Any], target: str, story_id: int) -> Mention:
 
 
 def _created(data: dict[str, Any]) -> str:
-    if isinstance(data.get("created_at_i"), int):
-        return iso(data["created_at_i"])
+    if data.get("created_at_i") is not None:
+        return time_field(data["created_at_i"], "created_at_i")
     found = parse_time(data.get("created_at"))
     if found is None:
-        raise HackerNewsError(f"item {data.get('objectID') or data.get('id')} has no readable "
-                              f"date: {data.get('created_at')!r}", source=SOURCE)
+        raise ItemError(f"no readable date: {data.get('created_at')!r:.80}", field="created_at")
     return found
 
 

@@ -4,6 +4,13 @@ Honest User-Agent, timeouts on every request, retries with exponential backoff t
 honour Retry-After (capped, so a cron run never hangs), robots.txt, a minimum delay per
 host and conditional GET. Everything it does is counted in the caller's CollectStats.
 ``post`` does the same for read-only endpoints that take their query as a form body.
+
+Bounded, whatever the server does: a response body is read at most ``max_bytes`` decoded
+(counted while streaming, so a gzip bomb is cut off after the first megabytes), every
+request has a total deadline (a server trickling one byte a second is cut off, which a
+per-read timeout never does) and every (source, target) one too, and redirects are
+followed only to the host that was asked (or ``redirect_hosts``), robots.txt checked for
+each hop. ``bound_session`` gives any requests.Session (PRAW's) the same size and time caps.
 """
 
 from __future__ import annotations
@@ -12,14 +19,20 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import math
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from protego import Protego
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .base import CollectorError, CollectStats
 
@@ -30,8 +43,181 @@ DEFAULT_CONTACT = "https://github.com/earful/earful"
 ROBOTS_TOKEN = "earful"
 
 
+MB = 1_000_000
+DEFAULT_MAX_BYTES = 10 * MB
+DEFAULT_REQUEST_DEADLINE = 60.0
+DEFAULT_SOURCE_DEADLINE = 300.0
+CHUNK = 64 * 1024
+
+
 class FetchError(CollectorError):
     """An HTTP request failed for good (after retries, or a status not worth retrying)."""
+
+
+# Neither is a Timeout or ConnectionError: they are not retried, by us or by prawcore.
+class ResponseTooLarge(requests.RequestException):
+    """The decoded body grew past the cap; reading stopped there."""
+
+
+class DeadlineExceeded(requests.RequestException):
+    """No complete answer within the request's total deadline; the connection was cut."""
+
+
+# --- the bounded transport ----------------------------------------------------------
+_local = threading.local()  # .guard: the running request's deadline; .deadline: override
+
+
+class _Guard:
+    """A request's deadline: when it passes, the sockets the request uses are shut down,
+    which wakes a read blocked on a trickling server (a per-read timeout never fires)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._connections: list[HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def attach(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connections.append(connection)
+            if self.fired:
+                _cut(connection)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for connection in self._connections:
+                _cut(connection)
+
+    def __enter__(self) -> _Guard:
+        self._previous = getattr(_local, "guard", None)
+        _local.guard = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _local.guard = self._previous
+        if self.fired:
+            for connection in self._connections:
+                connection.close()  # shut down: never back into the pool
+
+
+def _cut(connection: HTTPConnection) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:  # the plain socket's shutdown, also under TLS: it only has to wake the reader
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _Watched:
+    """Mixin for urllib3 connections: each request puts the connection under the running
+    request's deadline (a kept-alive connection too)."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        guard = getattr(_local, "guard", None)
+        if guard is not None:
+            guard.attach(self)  # type: ignore[arg-type]
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class BoundedAdapter(HTTPAdapter):
+    """requests' adapter with a cap on the decoded body and a total deadline per request.
+
+    The body is read here, inside the deadline (requests would read it afterwards), in
+    chunks of 64 KiB decoded, so a compressed body is never inflated past the cap.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES,
+                 deadline_seconds: float = DEFAULT_REQUEST_DEADLINE, **kwargs: Any) -> None:
+        self.max_bytes = max_bytes
+        self.deadline_seconds = deadline_seconds
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             **kwargs: Any) -> requests.Response:
+        seconds = self.deadline_seconds or math.inf
+        override = getattr(_local, "deadline", None)
+        if override is not None:
+            seconds = min(seconds, override)
+        if math.isinf(seconds):
+            response = super().send(request, stream=True, **kwargs)
+            return response if stream else read_capped(response, self.max_bytes)
+        with _Guard(seconds) as guard:
+            try:
+                response = super().send(request, stream=True, **kwargs)
+                return response if stream else read_capped(response, self.max_bytes)
+            except Exception as exc:
+                if guard.fired:
+                    raise DeadlineExceeded(f"no complete answer within {seconds:g} s",
+                                           request=request) from exc
+                raise
+
+
+def read_capped(response: requests.Response, max_bytes: int) -> requests.Response:
+    """Read the body into ``response.content``; ResponseTooLarge past ``max_bytes``."""
+    if not max_bytes:
+        response.content  # noqa: B018 - reads it
+        return response
+    declared = response.headers.get("Content-Length", "")
+    if (declared.isdigit() and int(declared) > max_bytes
+            and not response.headers.get("Content-Encoding")):
+        response.close()
+        raise ResponseTooLarge(f"Content-Length {int(declared):,} bytes is more than the "
+                               f"cap of {max_bytes:,}", response=response)
+    body = bytearray()
+    for chunk in response.iter_content(CHUNK):
+        body += chunk
+        if len(body) > max_bytes:
+            response.close()
+            raise ResponseTooLarge(f"more than {max_bytes:,} bytes (decoded): reading stopped",
+                                   response=response)
+    response._content = bytes(body)
+    response._content_consumed = True
+    return response
+
+
+def bound_session(session: requests.Session, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                  deadline_seconds: float = DEFAULT_REQUEST_DEADLINE) -> requests.Session:
+    """Mount the bounded adapter on ``session`` for http and https; returns it."""
+    adapter = BoundedAdapter(max_bytes, deadline_seconds)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def loads(text: str | bytes) -> Any:
+    """json.loads, but an integer too long for Python's int conversion (4,300 digits)
+    reads as infinity, a value the item checks reject, instead of failing the page."""
+    return json.loads(text, parse_int=_parse_int)
+
+
+def _parse_int(digits: str) -> int | float:
+    return int(digits) if len(digits) < 4000 else (-math.inf if digits[0] == "-" else math.inf)
 
 
 def default_version() -> str:
@@ -63,10 +249,19 @@ class Fetcher:
         min_delay_seconds: float = 1.0,
         respect_robots: bool = True,
         max_redirects: int = 5,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        request_deadline_seconds: float = DEFAULT_REQUEST_DEADLINE,
+        source_deadline_seconds: float = DEFAULT_SOURCE_DEADLINE,
+        redirect_hosts: Iterable[str] = (),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.session = session
+        self.session = bound_session(session, max_bytes=max_bytes,
+                                     deadline_seconds=request_deadline_seconds)
+        self.max_bytes = max_bytes
+        self.request_deadline = request_deadline_seconds
+        self.source_deadline = source_deadline_seconds
+        self.redirect_hosts = {h.strip().lower() for h in redirect_hosts}
         self.user_agent = user_agent(version or default_version(), contact)
         self.timeout = (connect_timeout, read_timeout)
         self.max_retries = max_retries
@@ -76,6 +271,7 @@ class Fetcher:
         self.respect_robots = respect_robots
         self.sleep = sleep
         self.clock = clock
+        self.max_redirects = max_redirects
         session.max_redirects = max_redirects
         self._last_request: dict[str, float] = {}  # host -> clock() of the last request
         self._robots: dict[str, Protego | None] = {}  # host -> parsed robots.txt (None: allow)
@@ -154,14 +350,29 @@ class Fetcher:
         status: int | None = None
         for attempt in range(tries):
             self._wait_for_host(full_url)
+            remaining = self._remaining(stats, source, full_url, error)
             stats.requests += 1
             try:
-                response = self.session.request(method, url, params=params, data=data,
-                                                headers=sent, timeout=self.timeout)
+                response = self._follow(method, url, params=params, data=data, headers=sent,
+                                        stats=stats, source=source, error=error,
+                                        robots=robots, deadline=remaining)
             except requests.TooManyRedirects as exc:
                 stats.http_errors["redirects"] += 1
-                raise error(f"redirect loop (more than {self.session.max_redirects} redirects)",
+                raise error(f"redirect loop (more than {self.max_redirects} redirects)",
                             source=source, url=full_url) from exc
+            except ResponseTooLarge as exc:
+                stats.http_errors["too_large"] += 1
+                raise error(f"response too large: {exc} (http.max_response_mb is "
+                            f"{self.max_bytes / MB:g})", source=source, url=full_url) from exc
+            except DeadlineExceeded as exc:
+                stats.http_errors["deadline"] += 1
+                if remaining < self.request_deadline:
+                    raise error(f"source deadline reached: {exc} (http.source_deadline_seconds "
+                                f"is {self.source_deadline:g}); the rest waits for the next run",
+                                source=source, url=full_url) from exc
+                raise error(f"too slow: {exc} (http.request_deadline_seconds is "
+                            f"{self.request_deadline:g}); not retried", source=source,
+                            url=full_url) from exc
             except requests.Timeout:
                 stats.http_errors["timeout"] += 1
                 problem, status = "timed out", None
@@ -171,6 +382,8 @@ class Fetcher:
             except requests.RequestException as exc:
                 raise error(f"request failed: {exc}", source=source, url=full_url) from exc
             else:
+                if response is None:
+                    return None  # a redirect to a page robots.txt disallows
                 status = response.status_code
                 if status < 400:
                     return response
@@ -185,12 +398,87 @@ class Fetcher:
                                 f"{self.max_retry_after:.0f} s): giving up until the next run",
                                 source=source, url=full_url, status=status, rate_limited=True)
                 if attempt + 1 < tries:
-                    self.sleep(wait if wait is not None else self._backoff(attempt))
+                    self._pause(wait if wait is not None else self._backoff(attempt), stats,
+                                source, full_url, error)
                 continue
             if attempt + 1 < tries:
-                self.sleep(self._backoff(attempt))
+                self._pause(self._backoff(attempt), stats, source, full_url, error)
         raise error(f"{problem} after {tries} tries", source=source, url=full_url,
                     status=status, rate_limited=status == 429)
+
+    def _follow(self, method: str, url: str, *, params: dict[str, Any] | None,
+                data: dict[str, str] | str | bytes | None, headers: dict[str, str],
+                stats: CollectStats, source: str, error: type[CollectorError], robots: bool,
+                deadline: float) -> requests.Response | None:
+        """One attempt, following redirects ourselves: only to the host asked (or one in
+        ``redirect_hosts``), robots.txt checked for each hop; None when it disallows one."""
+        origin = requests.Request("GET", url, params=params).prepare().url or url
+        _local.deadline = deadline
+        try:
+            for _ in range(self.max_redirects + 1):
+                response = self.session.request(method, url, params=params, data=data,
+                                                headers=headers, timeout=self.timeout,
+                                                allow_redirects=False)
+                if not response.is_redirect:
+                    return response
+                here = response.url or url
+                target = urljoin(here, response.headers["Location"])
+                if not self._redirect_allowed(origin, target):
+                    stats.http_errors["redirect_elsewhere"] += 1
+                    raise error(f"redirected from {here} to {target}: another host, not "
+                                f"followed (add {_host_port(target)!r} to http.redirect_hosts "
+                                "if it is yours)", source=source, url=origin,
+                                status=response.status_code)
+                if robots and self.respect_robots and not self._allowed(target, stats, source):
+                    stats.skipped_robots += 1
+                    log.warning("%s: %s redirects to %s, which robots.txt disallows for %s: "
+                                "skipped", source, here, target, ROBOTS_TOKEN)
+                    return None
+                if response.status_code == 303 or (response.status_code in (301, 302)
+                                                   and method == "POST"):
+                    method, data = "GET", None
+                url, params = target, None
+                self._wait_for_host(url)
+                stats.requests += 1
+                deadline = self._remaining(stats, source, origin, error)
+                _local.deadline = deadline
+            raise requests.TooManyRedirects(f"more than {self.max_redirects} redirects")
+        finally:
+            _local.deadline = None
+
+    def _redirect_allowed(self, origin: str, target: str) -> bool:
+        was, now = urlsplit(origin), urlsplit(target)
+        if now.scheme not in ("http", "https") or not now.hostname:
+            return False
+        if _host_port(origin) == _host_port(target):
+            return True
+        if (was.hostname == now.hostname and was.scheme == "http" and now.scheme == "https"
+                and was.port in (None, 80) and now.port in (None, 443)):
+            return True  # the same site moving to https
+        return now.hostname.lower() in self.redirect_hosts or \
+            _host_port(target) in self.redirect_hosts
+
+    def _remaining(self, stats: CollectStats, source: str, url: str,
+                   error: type[CollectorError]) -> float:
+        """Seconds left of the source's deadline (started by its first request)."""
+        if not self.source_deadline:
+            return math.inf
+        if stats.started is None:
+            stats.started = self.clock()
+        left = self.source_deadline - (self.clock() - stats.started)
+        if left <= 0:
+            raise error(f"source deadline of {self.source_deadline:g} s reached after "
+                        f"{stats.requests} requests (http.source_deadline_seconds); the rest "
+                        "waits for the next run", source=source, url=url)
+        return left
+
+    def _pause(self, seconds: float, stats: CollectStats, source: str, url: str,
+               error: type[CollectorError]) -> None:
+        if seconds >= self._remaining(stats, source, url, error):
+            raise error(f"waiting {seconds:g} s more would pass the source deadline of "
+                        f"{self.source_deadline:g} s (http.source_deadline_seconds); the rest "
+                        "waits for the next run", source=source, url=url)
+        self.sleep(seconds)
 
     def get_json(self, url: str, **kwargs: Any) -> tuple[requests.Response | None, Any]:
         """``get`` then decode JSON; malformed JSON is an error that says where it broke."""
@@ -241,7 +529,7 @@ class Fetcher:
 def decode_json(content: bytes | str, *, source: str, url: str | None,
                 error: type[CollectorError] = FetchError) -> Any:
     try:
-        return json.loads(content)
+        return loads(content)
     except json.JSONDecodeError as exc:
         raise error(f"malformed JSON at line {exc.lineno} col {exc.colno}: {exc.msg}",
                     source=source, url=url) from exc
@@ -277,6 +565,12 @@ def _body_hint(response: requests.Response) -> str:
     text = " ".join(text.split())[:120]
     reason = f" {response.reason}" if response.reason else ""
     return f"{reason}: {text}" if text else reason
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{(parts.hostname or '').lower()}:{port}"
 
 
 def _short_reason(exc: Exception) -> str:

@@ -23,7 +23,7 @@ import praw
 import prawcore
 import requests
 
-from .base import Collector, CollectorError, Mention, iso
+from .base import Collector, CollectorError, Mention, time_field
 from .text import html_to_text
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class RedditCollector(Collector):
     def __init__(self, reddit: praw.Reddit, *, limit: int | None = 1000,
                  overlap_seconds: int = 3600, replace_more_limit: int = 4,
                  expand: Callable[[Mention], bool] | None = None, max_trees: int = 20,
-                 budget: RateBudget | None = None) -> None:
+                 budget: RateBudget | None = None, deadline_seconds: float = 0) -> None:
         super().__init__()
         self.reddit = reddit
         self.limit = limit
@@ -110,6 +110,7 @@ class RedditCollector(Collector):
         self.expand = expand
         self.max_trees = max_trees
         self.budget = budget
+        self.deadline_seconds = deadline_seconds  # per target; 0: none
 
     def collect(self, target: str, cursor: dict[str, Any]) -> Iterator[Mention]:
         counted_before = self.budget.count if self.budget else None
@@ -121,12 +122,18 @@ class RedditCollector(Collector):
             listing = self._listing(target)
             since = float(cursor.get("newest_utc") or 0) - self.overlap_seconds
             trees = 0
+            started = time.monotonic()
             for thing in listing:
-                if since > 0 and thing.created_utc < since:
+                self._check_deadline(started, target)
+                mention = self.read_item(lambda thing=thing: to_mention(thing, target),
+                                         vars(thing).get("name"))
+                if mention is None:
+                    continue
+                created = vars(thing)["created_utc"]  # readable: to_mention used it
+                if since > 0 and created < since:
                     break  # newest first: the rest was collected last time
-                mention = to_mention(thing, target)
-                if thing.created_utc > float(cursor.get("newest_utc") or 0):
-                    cursor["newest_utc"] = thing.created_utc
+                if created > float(cursor.get("newest_utc") or 0):
+                    cursor["newest_utc"] = created
                 yield mention
                 if (self.expand and mention.kind == "post" and trees < self.max_trees
                         and self.expand(mention)):
@@ -163,15 +170,26 @@ class RedditCollector(Collector):
             return subreddit.new(limit=self.limit)
         return subreddit.comments(limit=self.limit)
 
+    def _check_deadline(self, started: float, target: str) -> None:
+        if self.deadline_seconds and time.monotonic() - started > self.deadline_seconds:
+            raise RedditError(f"source deadline of {self.deadline_seconds:g} s reached: the "
+                              "rest waits for the next run", source=SOURCE, url=target)
+
     def _tree(self, submission: Any, target: str, *, include_post: bool) -> Iterator[Mention]:
         if include_post:
-            yield to_mention(submission, target)
+            mention = self.read_item(lambda: to_mention(submission, target),
+                                     vars(submission).get("name"))
+            if mention is not None:
+                yield mention
         skipped = submission.comments.replace_more(limit=self.replace_more_limit)
         if skipped:
             self.stats.notes.append(f"{submission.id}: {len(skipped)} 'more comments' "
                                     f"not expanded (replace_more limit {self.replace_more_limit})")
         for comment in submission.comments.list():
-            yield to_mention(comment, target)
+            mention = self.read_item(lambda comment=comment: to_mention(comment, target),
+                                     vars(comment).get("name"))
+            if mention is not None:
+                yield mention
 
     def _log_usage(self, target: str, counted_before: int | None) -> None:
         if self.budget is not None and counted_before is not None:
@@ -206,13 +224,14 @@ def to_mention(thing: Any, target: str) -> Mention:
             extra["link"] = thing.url
         extra["num_comments"] = data.get("num_comments")
         return Mention(source=SOURCE, native_id=thing.fullname, kind="post", target=target,
-                       created_at=iso(thing.created_utc), url=url, author=author,
-                       title=thing.title, body=body, deleted=deleted, extra=extra)
+                       created_at=time_field(data.get("created_utc"), "created_utc"), url=url,
+                       author=author, title=thing.title, body=body, deleted=deleted, extra=extra)
     body = thing.body
     if url is None and data.get("link_id"):  # comment listings carry no permalink
         url = f"https://www.reddit.com/comments/{thing.link_id[3:]}/_/{thing.id}"
     return Mention(source=SOURCE, native_id=thing.fullname, kind="comment", target=target,
-                   created_at=iso(thing.created_utc), url=url, author=author, body=body,
+                   created_at=time_field(data.get("created_utc"), "created_utc"), url=url,
+                   author=author, body=body,
                    deleted=body in GONE, parent_id=f"{SOURCE}:{thing.link_id}", extra=extra)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -13,8 +14,8 @@ from typing import Any
 import requests
 from bs4 import BeautifulSoup, Tag
 
-from .base import Collector, CollectorError, Mention, iso
-from .http import Fetcher, as_fetcher
+from .base import ITEM_ERRORS, Collector, CollectorError, Mention, iso
+from .http import Fetcher, as_fetcher, loads
 from .text import html_to_text, parse_date_loose, stable_id
 
 SOURCE = "schemaorg"
@@ -40,16 +41,18 @@ class SchemaOrgCollector(Collector):
         if response is None:
             return
         self.stats.pages += 1
-        mentions, notes = parse_schemaorg(response.text, target)
+        mentions, notes, skipped = parse_schemaorg(response.text, target)
         self.stats.notes.extend(notes)
+        self.stats.skipped.extend(skipped)
         if not mentions:
-            raise ReviewError("no schema.org Review markup found (JSON-LD or microdata)",
-                              source=SOURCE, url=target)
+            raise ReviewError(f"none of the {len(skipped)} reviews is readable: {skipped[0]}"
+                              if skipped else "no schema.org Review markup found (JSON-LD or "
+                              "microdata)", source=SOURCE, url=target)
         yield from mentions
 
 
-def parse_schemaorg(page: str, page_url: str) -> tuple[list[Mention], list[str]]:
-    """Page HTML -> (Mentions, notes about what was skipped and why)."""
+def parse_schemaorg(page: str, page_url: str) -> tuple[list[Mention], list[str], list[str]]:
+    """Page HTML -> (Mentions, notes about what was odd, reviews skipped and why)."""
     soup = BeautifulSoup(page, "html.parser")
     notes: list[str] = []
     found: list[dict[str, Any]] = []
@@ -59,7 +62,7 @@ def parse_schemaorg(page: str, page_url: str) -> tuple[list[Mention], list[str]]
         if not raw:
             continue
         try:
-            data = json.loads(raw)
+            data = loads(raw)
         except json.JSONDecodeError as exc:
             notes.append(f"JSON-LD block {number}: malformed JSON at line {exc.lineno} "
                          f"col {exc.colno}: skipped")
@@ -70,10 +73,17 @@ def parse_schemaorg(page: str, page_url: str) -> tuple[list[Mention], list[str]]
     collected_at = iso(dt.datetime.now(dt.UTC))
     mentions: list[Mention] = []
     from_jsonld: set[str] = set()
+    skipped: list[str] = []
     for reviews, is_jsonld in ((found, True), (microdata, False)):
         repeats: Counter[str] = Counter()
-        for review in reviews:
-            mention = review_mention(review, page_url, collected_at, notes)
+        for number, review in enumerate(reviews, 1):
+            try:
+                mention = review_mention(review, page_url, collected_at, notes)
+            except ITEM_ERRORS as exc:
+                kind = "JSON-LD" if is_jsonld else "microdata"
+                skipped.append(f"{kind} review {number}: {type(exc).__name__}: "
+                               f"{str(exc)[:200]}: skipped")
+                continue
             # The same review posted twice is two reviews: the second gets "-2", stably.
             repeats[mention.native_id] += 1
             if repeats[mention.native_id] > 1:
@@ -83,7 +93,7 @@ def parse_schemaorg(page: str, page_url: str) -> tuple[list[Mention], list[str]]
             elif mention.native_id in from_jsonld:
                 continue  # the same review marked up twice, as JSON-LD and as microdata
             mentions.append(mention)
-    return mentions, notes
+    return mentions, notes, skipped
 
 
 def _types(node: dict[str, Any]) -> set[str]:
@@ -179,15 +189,20 @@ def normalise_rating(rating: Any) -> tuple[float | None, str | None]:
 
 
 def _number(value: Any) -> float | None:
+    """A finite number, or None: 10**400 or "1e999" is no rating."""
+    found: float | None = None
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        match = _NUMBER.search(value)
-        if match:
-            return float(match.group(0).replace(",", "."))
-    return None
+    try:
+        if isinstance(value, int | float):
+            found = float(value)
+        elif isinstance(value, str):
+            match = _NUMBER.search(value)
+            if match:
+                found = float(match.group(0).replace(",", "."))
+    except OverflowError:
+        return None
+    return found if found is not None and math.isfinite(found) else None
 
 
 def _name(value: Any) -> str | None:

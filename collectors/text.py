@@ -65,4 +65,5 @@ def parse_date_loose(value: str | float | int | None) -> str | None:
 def stable_id(*parts: str | None) -> str:
     """A short id that stays the same when the same review is collected again."""
     joined = "\x1f".join(part or "" for part in parts)
-    return hashlib.sha1(joined.encode("utf-8")).hexdigest()[:16]
+    # surrogatepass: a lone surrogate in a title must not fail the page (same id otherwise)
+    return hashlib.sha1(joined.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -12,8 +12,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import requests
 from bs4 import BeautifulSoup
 
-from .base import Collector, Mention, iso, parse_time
-from .http import Fetcher, as_fetcher
+from .base import Collector, ItemError, Mention, _short, iso, parse_time
+from .http import Fetcher, as_fetcher, loads
 from .schemaorg import ReviewError
 from .text import html_to_text
 
@@ -61,8 +61,9 @@ class TrustpilotCollector(Collector):
                     self.stats.notes.append("the company page has no reviews")
                 return
             fresh = 0
-            for review in reviews:
-                mention = review_mention(review, target, self.stats.notes)
+            for mention in self.read_items(
+                    reviews, lambda review: review_mention(review, target, self.stats.notes),
+                    id_of=lambda review: review.get("id"), error=TrustpilotError, url=url):
                 if since is None or mention.created_at >= since:
                     fresh += 1
                 if not cursor.get("newest") or mention.created_at > cursor["newest"]:
@@ -89,7 +90,7 @@ def next_data_page_props(page: str, url: str) -> dict[str, Any]:
         raise TrustpilotError("no __NEXT_DATA__ script on the page (layout changed, or a "
                               "block page?)", source=SOURCE, url=url)
     try:
-        data = json.loads(script.string or script.get_text())
+        data = loads(script.string or script.get_text())
     except json.JSONDecodeError as exc:
         raise TrustpilotError(f"malformed __NEXT_DATA__ JSON at line {exc.lineno} col "
                               f"{exc.colno}", source=SOURCE, url=url) from exc
@@ -101,19 +102,20 @@ def next_data_page_props(page: str, url: str) -> dict[str, Any]:
 
 def review_mention(review: dict[str, Any], target: str, notes: list[str]) -> Mention:
     """One review object of ``pageProps.reviews`` -> Mention."""
-    review_id = str(review.get("id") or "")
-    if not review_id:
-        raise TrustpilotError("a review has no id", source=SOURCE, url=target)
+    review_id = review.get("id")
+    if not isinstance(review_id, str | int) or isinstance(review_id, bool) or not review_id:
+        raise ItemError("a review has no id", field="id")
+    review_id = str(review_id)
     dates = review.get("dates") or {}
     created = parse_time(dates.get("publishedDate")) or parse_time(review.get("createdAt"))
     if created is None:
-        raise TrustpilotError(f"review {review_id} has no readable publishedDate: "
-                              f"{dates.get('publishedDate')!r}", source=SOURCE, url=target)
+        raise ItemError(f"review {review_id} has no readable publishedDate: "
+                        f"{dates.get('publishedDate')!r:.80}", field="dates.publishedDate")
     rating = review.get("rating")
     extra: dict[str, Any] = {}
     if not isinstance(rating, int | float) or isinstance(rating, bool) or not 1 <= rating <= 5:
-        notes.append(f"review {review_id}: rating {rating!r} out of range 1-5")
-        extra["rating_problem"] = repr(rating)
+        notes.append(f"review {review_id}: rating {_short(rating)} out of range 1-5")
+        extra["rating_problem"] = _short(rating)
         rating = None
     consumer = review.get("consumer") or {}
     verification = (review.get("labels") or {}).get("verification") or {}

@@ -50,6 +50,10 @@ SECTIONS: dict[str, dict[str, tuple[Any, Any, str]]] = {
         "max_retry_after_seconds": (FLOAT, 60, "longest Retry-After we wait before giving up"),
         "max_pages": (INT, 10, "page cap per target per run"),
         "respect_robots": (BOOL, True, "obey robots.txt"),
+        "max_response_mb": (FLOAT, 10, "largest response body read, decoded, in MB"),
+        "request_deadline_seconds": (FLOAT, 60, "total time one request may take"),
+        "source_deadline_seconds": (FLOAT, 300, "total time one source target may take"),
+        "redirect_hosts": (LIST, [], "other hosts redirects may lead to (host or host:port)"),
     },
     "reddit": {
         "username": (STR, "", "your Reddit username, for the User-Agent Reddit requires"),
@@ -259,6 +263,7 @@ def parse(raw: dict[str, Any], path: Path | None, *, db: str | os.PathLike | Non
     if not 0 <= sections["alerts"]["digest_hour"] <= 23:
         raise ConfigError(f"{where}: alerts.digest_hour: expected an hour from 0 to 23, got "
                           f"{sections['alerts']['digest_hour']!r}")
+    _check_fetch_limits(sections["http"], where)
     security = sections["smtp"]["security"] if sections["smtp"] else "starttls"
     if security not in ("starttls", "tls", "none"):
         raise ConfigError(f"{where}: smtp.security: expected 'starttls', 'tls' or 'none', "
@@ -291,6 +296,14 @@ def _check_secrets(brands: list[Brand], sections: dict, secrets: Secrets, where:
     if smtp and smtp["username"] and not secrets.smtp_password:
         raise ConfigError(f"{where}: smtp.username is set, so the environment variable "
                           f"{ENV_SMTP_PASSWORD} must hold the SMTP password")
+
+
+def _check_fetch_limits(http: dict[str, Any], where: str) -> None:
+    for key in ("max_response_mb", "request_deadline_seconds", "source_deadline_seconds"):
+        value = http[key]
+        if not 0 < value < float("inf"):  # also false for nan
+            raise ConfigError(f"{where}: http.{key}: expected a number above 0, got {value!r}")
+    _all_str(http["redirect_hosts"], where, "http.redirect_hosts")
 
 
 SUBSCRIBER_KEYS: dict[str, tuple[Any, Any, str]] = {

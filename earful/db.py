@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from collectors.base import Mention, iso, parse_iso
+from collectors.base import Mention, iso, parse_iso, repair_mention
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -638,21 +638,30 @@ INSERT_MENTION = (f"INSERT INTO mentions ({', '.join(COLUMNS)}) "
 
 def fingerprint(mention: Mention) -> str:
     # An f-string, not repr() of a tuple: this runs for every re-collected item.
+    # surrogatepass: never raises, and is plain UTF-8 (the same print) for valid text.
     m = mention
     text = f"{m.title}\x1f{m.body}\x1f{bool(m.deleted)}\x1f{m.rating}\x1f{m.url}\x1f{m.author}"
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def save_mentions(db: sqlite_utils.Database, brand: str, mentions: Iterable[Mention],
-                  *, run_id: int | None = None, collected_at: str | None = None) -> tuple[int, int]:
+                  *, run_id: int | None = None, collected_at: str | None = None,
+                  notes: list[str] | None = None) -> tuple[int, int]:
     """Store a batch of mentions for ``brand``; return (new, changed).
 
     Ids already stored are looked up first (with a fingerprint of their mutable fields),
     so re-collecting the same items inserts nothing and re-indexes nothing: only rows whose
     mutable fields really changed are updated (an edited body, a deletion at the source).
-    Call inside ``db.atomic()``.
+    Each mention is first made storable (``repair_mention``: lone surrogates replaced, a
+    rating that is no finite number dropped); what was changed goes to ``notes``, one line
+    per field naming the mention. Call inside ``db.atomic()``.
     """
-    batch = {m.id: m for m in mentions}
+    batch: dict[str, Mention] = {}
+    for mention in mentions:
+        for note in repair_mention(mention):
+            if notes is not None:
+                notes.append(f"{mention.id}: {note}")
+        batch[mention.id] = mention
     if not batch:
         return 0, 0
     collected_at = _after_positions(db, collected_at or now_iso())

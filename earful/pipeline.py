@@ -115,13 +115,31 @@ def _collect_target(db: sqlite_utils.Database, brand: Brand, source: Source,
     seen = new = 0
     status, message = "ok", None
     batch: list[Mention] = []
+    repaired: list[str] = []  # fields save_mentions made storable, per mention
+    lost: list[str] = []  # mentions the store refused one by one
 
     def flush() -> None:
         nonlocal new
         if not batch:
             return
-        with db.atomic():
-            added, _ = store.save_mentions(db, brand.name, batch, run_id=run_id)
+        try:
+            with db.atomic():
+                added, _ = store.save_mentions(db, brand.name, batch, run_id=run_id,
+                                               notes=repaired)
+        except Exception as exc:
+            if _store_failed(exc):
+                raise
+            # One mention the store cannot take must not cost its batch: one at a time.
+            added = 0
+            for mention in batch:
+                try:
+                    with db.atomic():
+                        added += store.save_mentions(db, brand.name, [mention], run_id=run_id)[0]
+                except Exception as one:
+                    if _store_failed(one):
+                        raise
+                    lost.append(f"item {mention.native_id!r:.80}: not stored: "
+                                f"{type(one).__name__}: {str(one)[:160]}")
         new += added
         batch.clear()
 
@@ -136,32 +154,59 @@ def _collect_target(db: sqlite_utils.Database, brand: Brand, source: Source,
         flush()
         with db.atomic():
             store.save_cursor(db, brand.name, collector.source, target, cursor)
-    except sqlite3.Error:
-        raise  # the store failed, not the source: the run stops and says so (runner.py)
+    except sqlite3.Error as exc:
+        if _store_failed(exc):
+            raise  # the store failed, not the source: the run stops and says so (runner.py)
+        status, message = "error", f"{collector.source} {target}: {type(exc).__name__}: {exc}"
     except CollectorError as exc:
-        flush()  # keep what arrived before the failure
         status = "rate_limited" if exc.rate_limited else "error"
         message = str(exc)
     except Exception as exc:  # a bug in one parser must not stop the other sources
-        flush()
         status, message = "error", f"{collector.source} {target}: {type(exc).__name__}: {exc}"
         log.debug("collector crashed", exc_info=True)
+    if status != "ok":
+        flush()  # keep what arrived before the failure (item by item if need be)
+    stats = collector.stats
+    skipped = stats.skipped + lost
+    where = f"{brand.name} {collector.source} {target}"
+    for note in skipped:
+        log.warning("%s: %s", where, note)
+    for note in repaired:
+        log.info("%s: %s", where, note)
     if message:
         result.failures.append(f"{brand.name}: {message}")
         log.error("%s: %s", brand.name, message)
-    stats = collector.stats
     with db.atomic():
         store.record_source_run(db, {
             "run_id": run_id, "brand": brand.name, "source": collector.source,
             "target": target, "started_at": started_at, "finished_at": store.now_iso(),
             "duration_s": round(time.monotonic() - started, 3), "status": status,
             "seen": seen, "new_rows": new, "requests": stats.requests,
-            "http_errors": dict(stats.http_errors), "message": message,
+            "http_errors": dict(stats.http_errors),
+            "message": _run_message(message, skipped, repaired),
         })
     log.info("%s %s %s: %d seen, %d new (%s)", brand.name, collector.source, target, seen, new,
              status)
     result.new_mentions = new
     return result
+
+
+def _store_failed(exc: BaseException) -> bool:
+    """The database itself failed (locked, full, read-only, damaged): stop the run. Not a
+    value it refused (a binding or constraint error), which is about one mention."""
+    return isinstance(exc, sqlite3.Error) and not isinstance(exc, (
+        sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.IntegrityError,
+        sqlite3.DataError))
+
+
+def _run_message(message: str | None, skipped: list[str], repaired: list[str]) -> str | None:
+    """source_runs.message: the error, then what was skipped or repaired (first of each)."""
+    parts = [message] if message else []
+    if skipped:
+        parts.append(f"{len(skipped)} item(s) skipped, first: {skipped[0]}")
+    if repaired:
+        parts.append(f"{len(repaired)} field(s) repaired, first: {repaired[0]}")
+    return "; ".join(parts)[:1000] or None
 
 
 # --- score --------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from collectors.css import CssCollector, Selectors
 from collectors.feeds import FeedCollector
 from collectors.googleplay import GooglePlayCollector
 from collectors.hackernews import HackerNewsCollector
-from collectors.http import Fetcher, default_version
-from collectors.reddit import RateBudget, RedditCollector, make_reddit
+from collectors.http import MB, Fetcher, bound_session, default_version
+from collectors.reddit import BudgetedSession, RateBudget, RedditCollector, make_reddit
 from collectors.schemaorg import SchemaOrgCollector
 from collectors.trustpilot import TrustpilotCollector
 
@@ -44,8 +44,21 @@ class Sources:
                 max_retries=http["max_retries"],
                 max_retry_after_seconds=http["max_retry_after_seconds"],
                 min_delay_seconds=http["min_delay_seconds"],
-                respect_robots=http["respect_robots"])
+                respect_robots=http["respect_robots"], **self._limits(),
+                source_deadline_seconds=http["source_deadline_seconds"],
+                redirect_hosts=http["redirect_hosts"])
         return self._fetcher
+
+    def _limits(self) -> dict[str, float]:
+        http = self.config.http
+        return {"max_bytes": int(http["max_response_mb"] * MB),
+                "request_deadline_seconds": http["request_deadline_seconds"]}
+
+    def _reddit_session(self) -> BudgetedSession:
+        # PRAW's own transport gets the same size and time caps as the polite fetcher.
+        limits = self._limits()
+        return bound_session(BudgetedSession(self.reddit_budget), max_bytes=limits["max_bytes"],
+                             deadline_seconds=limits["request_deadline_seconds"])
 
     def reddit(self):  # -> praw.Reddit
         if self._reddit is None:
@@ -57,18 +70,16 @@ class Sources:
             if settings["praw_site"]:
                 import praw
 
-                from collectors.reddit import BudgetedSession
-
                 self._reddit = praw.Reddit(
                     settings["praw_site"], user_agent=agent, check_for_updates=False,
                     check_for_async=False,
-                    requestor_kwargs={"session": BudgetedSession(self.reddit_budget)})
+                    requestor_kwargs={"session": self._reddit_session()})
             else:
                 self._reddit = make_reddit(
                     client_id=secrets.reddit_client_id or "",
                     client_secret=secrets.reddit_client_secret or "", user_agent=agent,
                     oauth_url=settings["oauth_url"], reddit_url=settings["reddit_url"],
-                    budget=self.reddit_budget)
+                    budget=self.reddit_budget, session=self._reddit_session())
         return self._reddit
 
     def __call__(self, config: Config, brand: Brand,
@@ -89,7 +100,8 @@ class Sources:
             collector = RedditCollector(
                 self.reddit(), replace_more_limit=config.reddit["replace_more_limit"],
                 expand=matcher.matches if opts["comments"] else None,
-                budget=self.reddit_budget)
+                budget=self.reddit_budget,
+                deadline_seconds=config.http["source_deadline_seconds"])
             if opts["search"]:
                 yield collector, "search:" + " OR ".join(brand.keywords)
             for sub in opts["subreddits"]:

@@ -262,13 +262,25 @@ def test_an_app_that_does_not_exist():
 
 
 @responses.activate
-def test_a_review_without_id_or_time_stops_with_the_earlier_ones_kept():
+def test_a_review_without_time_is_skipped_with_a_note_and_its_siblings_kept():
     broken = wire_review(review(2, 1783628000))
     broken[5] = None
-    responses.post(URL, body=wire_answer([wire_review(review(1, 1783628018)), broken]))
-    got = []
-    with pytest.raises(GooglePlayError,
-                       match=r"review r2 has no readable time at \[5\]\[0\]: None"):
-        for mention in GooglePlayCollector(http()).collect(APP, {}):
-            got.append(mention.native_id)
-    assert got == ["r1"]
+    responses.post(URL, body=wire_answer([wire_review(review(1, 1783628018)), broken,
+                                          wire_review(review(3, 1783627000))]))
+    collector = GooglePlayCollector(http())
+    got = [m.native_id for m in collector.collect(APP, {})]
+    assert got == ["r1", "r3"]
+    assert collector.stats.skipped == [
+        "item 'r2' field [5][0]: review r2 has no readable time at [5][0]: None: skipped"]
+
+
+@responses.activate
+def test_a_page_where_no_review_is_readable_fails_naming_the_first_problem():
+    broken = wire_review(review(2, 1783628000))
+    broken[5] = None
+    responses.post(URL, body=wire_answer([broken]))
+    with pytest.raises(GooglePlayError, match=r"none of the 1 items is readable: item 'r2' "
+                                              r"field \[5\]\[0\]: review r2 has no readable"):
+        list(GooglePlayCollector(http()).collect(APP, {}))
+
+

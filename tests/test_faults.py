@@ -49,7 +49,8 @@ pytestmark = pytest.mark.slow
 # --- aiming at a request: the demo server with a hook ----------------------------------
 @pytest.fixture
 def hook(server):
-    """``hook(fn)``: fn(handler, path, query) runs before the demo answers; True = handled."""
+    """``hook(fn)``: fn(handler, path, query) runs before the demo answers a GET or POST;
+    True = handled."""
     original = server.httpd.RequestHandlerClass
 
     def install(fn) -> None:
@@ -58,6 +59,11 @@ def hook(server):
                 parsed = urllib.parse.urlparse(self.path)
                 if not fn(self, parsed.path, dict(urllib.parse.parse_qsl(parsed.query))):
                     super().do_GET()
+
+            def do_POST(self) -> None:  # noqa: N802 - fn reads the body if it answers
+                parsed = urllib.parse.urlparse(self.path)
+                if not fn(self, parsed.path, dict(urllib.parse.parse_qsl(parsed.query))):
+                    super().do_POST()
 
         server.httpd.RequestHandlerClass = Hooked
 
