@@ -117,10 +117,16 @@ def recount(db):
         "END) FROM mention_facts GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
 
 
-def test_the_hourly_counts_stay_equal_to_a_recount_through_corrections(scored):
+DAYS = ("SELECT substr(created_at, 1, 10), brand, source, coalesce(sentiment, ''), status, "
+        "count(*) FROM mention_facts GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
+KEPT_DAYS = "SELECT * FROM fact_days WHERE mentions != 0 ORDER BY 1, 2, 3, 4, 5"
+
+
+def test_the_hourly_and_daily_counts_stay_equal_to_a_recount_through_corrections(scored):
     db = scored
     kept = "SELECT * FROM fact_hours WHERE mentions != 0 ORDER BY brand, hour"
     assert db.execute(kept).fetchall() == recount(db) != []
+    assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall() != []
     negative, positive = (db.execute(
         "SELECT mention_id FROM mention_sentiments WHERE label = ? LIMIT 1", [label]
     ).fetchone()[0] for label in ("negative", "positive"))
@@ -132,12 +138,14 @@ def test_the_hourly_counts_stay_equal_to_a_recount_through_corrections(scored):
         db.execute("INSERT INTO triage (mention_id, status, updated_at) VALUES (?, 'resolved', ?)",
                    [negative, store.iso(NOW)])
     assert db.execute(kept).fetchall() == recount(db)
+    assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall()
     with db.atomic():  # a mention moved in time, and one removed
         db.execute("UPDATE mentions SET created_at = '2026-01-01T00:30:00Z' WHERE id = ?",
                    [positive])
         db.execute("DELETE FROM mention_facts WHERE mention_rowid = "
                    "(SELECT rowid FROM mentions WHERE id = ?)", [negative])
     assert db.execute(kept).fetchall() == recount(db)
+    assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall()
 
 
 def test_the_signature_counts_equal_a_direct_count_for_any_window(scored):
