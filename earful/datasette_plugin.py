@@ -240,9 +240,10 @@ def extra_template_vars(template: str, database: str, table: str, request: Any,
 # --- facets from pre-counted days ------------------------------------------------------
 # A facet is a GROUP BY over every matching row: 100-280 ms for one click on a million
 # mentions, past Datasette's facet time limit under load. For the browse views below, with
-# no filter or only exact ones on the counted columns, the plugin sums fact_days (one row
-# per day and combination, kept by triggers, migration 17) and counts row by row only the
-# partial first day of a view's window: the same numbers, at any history.
+# no filter or only exact ones on the counted columns, the plugin sums fact_totals (all
+# history) or fact_days (one row per day and combination), both kept by triggers
+# (migration 17), and counts row by row only the partial first day of a view's window: the
+# same numbers, at any history.
 COUNTED = ("brand", "source", "sentiment", "status")
 # view: (its window in days or None for all history, its own fixed filters)
 COUNTED_VIEWS: dict[str, tuple[int | None, dict[str, str]]] = {
@@ -273,7 +274,7 @@ def counted_facet_sql(table: str, column: str, args: list[tuple[str, str]],
     col = escape_sqlite(column)
     value_days = "nullif(sentiment, '')" if column == "sentiment" else col
     if days is None:
-        parts = [f"select {value_days} as value, sum(mentions) as n from fact_days"
+        parts = [f"select {value_days} as value, sum(mentions) as n from fact_totals"
                  f"{' where ' + ' and '.join(where_days) if where_days else ''} group by 1"]
     else:
         # The view's own bound, computed the same way as in its SQL (migrations 8 and 11).

@@ -120,13 +120,17 @@ def recount(db):
 DAYS = ("SELECT substr(created_at, 1, 10), brand, source, coalesce(sentiment, ''), status, "
         "count(*) FROM mention_facts GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
 KEPT_DAYS = "SELECT * FROM fact_days WHERE mentions != 0 ORDER BY 1, 2, 3, 4, 5"
+TOTALS = ("SELECT brand, source, coalesce(sentiment, ''), status, count(*) FROM mention_facts "
+          "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
+KEPT_TOTALS = "SELECT * FROM fact_totals WHERE mentions != 0 ORDER BY 1, 2, 3, 4"
 
 
-def test_the_hourly_and_daily_counts_stay_equal_to_a_recount_through_corrections(scored):
+def test_the_kept_counts_stay_equal_to_a_recount_through_corrections(scored):
     db = scored
     kept = "SELECT * FROM fact_hours WHERE mentions != 0 ORDER BY brand, hour"
     assert db.execute(kept).fetchall() == recount(db) != []
     assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall() != []
+    assert db.execute(KEPT_TOTALS).fetchall() == db.execute(TOTALS).fetchall()
     negative, positive = (db.execute(
         "SELECT mention_id FROM mention_sentiments WHERE label = ? LIMIT 1", [label]
     ).fetchone()[0] for label in ("negative", "positive"))
@@ -139,6 +143,7 @@ def test_the_hourly_and_daily_counts_stay_equal_to_a_recount_through_corrections
                    [negative, store.iso(NOW)])
     assert db.execute(kept).fetchall() == recount(db)
     assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall()
+    assert db.execute(KEPT_TOTALS).fetchall() == db.execute(TOTALS).fetchall()
     with db.atomic():  # a mention moved in time, and one removed
         db.execute("UPDATE mentions SET created_at = '2026-01-01T00:30:00Z' WHERE id = ?",
                    [positive])
@@ -146,6 +151,7 @@ def test_the_hourly_and_daily_counts_stay_equal_to_a_recount_through_corrections
                    "(SELECT rowid FROM mentions WHERE id = ?)", [negative])
     assert db.execute(kept).fetchall() == recount(db)
     assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall()
+    assert db.execute(KEPT_TOTALS).fetchall() == db.execute(TOTALS).fetchall()
 
 
 def test_the_signature_counts_equal_a_direct_count_for_any_window(scored):

@@ -90,8 +90,7 @@ def test_the_facet_reads_the_counts_not_the_rows(database, tmp_path):
     shutil.copy(database, copy)
     db = store.connect(copy)
     with db.atomic():
-        db.execute("INSERT INTO fact_days VALUES ('2020-01-01', 'Ghost', 'reddit', 'positive', "
-                   "'new', 7)")
+        db.execute("INSERT INTO fact_totals VALUES ('Ghost', 'reddit', 'positive', 'new', 7)")
     db.close()
     assert facets(copy, "mentions_view.json?_facet=brand")["brand"]["Ghost"] == 7
     # With a filter it cannot count (a search), Datasette's own query answers.
