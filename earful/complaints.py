@@ -7,9 +7,10 @@ the method the alert emails use) and stores the top terms; the page only reads t
 
 Cost does not follow history: per brand it reads at most WINDOW_CAP negatives of the last 7
 days and an even sample of BASELINE_CAP mentions of the 28 days before, and only when a cheap
-signature of those inputs (counts read from an index) changed — and at most once per
+signature of those inputs (counts per hour, kept in fact_hours) changed — and at most once per
 ``min_interval``, since on a busy database the window changes on every run. A run with
-nothing new costs a few index lookups per brand.
+nothing new costs a few index lookups per brand: whole hours are summed from fact_hours and
+only the partial hours at the window's edges are counted row by row.
 """
 
 from __future__ import annotations
@@ -42,20 +43,43 @@ SELECT brand FROM b WHERE brand IS NOT NULL
 """
 
 
+_COUNTS = ("count(*), coalesce(sum(sentiment IS 'negative'), 0), coalesce(sum(mention_rowid), 0), "
+           "coalesce(sum(CASE WHEN sentiment IS 'negative' THEN mention_rowid END), 0)")
+
+
+def _counts(db: sqlite_utils.Database, brand: str, start: str, end: str) -> list[int]:
+    """(mentions, negatives, sum of rowids, sum of negatives' rowids) created in [start, end).
+
+    Whole hours come from fact_hours (kept by triggers, migration 17); only the partial
+    hours at either end are counted in mention_facts: at most two hours of rows, whatever
+    the history or the window's length."""
+    first, last = start[:13], end[:13]
+    if first == last:
+        return list(db.execute(f"SELECT {_COUNTS} FROM mention_facts WHERE brand = ? "
+                               "AND created_at >= ? AND created_at < ?",
+                               [brand, start, end]).fetchone())
+    head = db.execute(f"SELECT {_COUNTS} FROM mention_facts WHERE brand = ? AND created_at >= ? "
+                      "AND created_at < ?", [brand, start, _next_hour(start)]).fetchone()
+    tail = db.execute(f"SELECT {_COUNTS} FROM mention_facts WHERE brand = ? AND created_at >= ? "
+                      "AND created_at < ?", [brand, last + ":00:00Z", end]).fetchone()
+    hours = db.execute(
+        "SELECT coalesce(sum(mentions), 0), coalesce(sum(negatives), 0), "
+        "coalesce(sum(rowids), 0), coalesce(sum(negative_rowids), 0) FROM fact_hours "
+        "WHERE brand = ? AND hour > ? AND hour < ?", [brand, first, last]).fetchone()
+    return [a + b + c for a, b, c in zip(head, tail, hours, strict=True)]
+
+
+def _next_hour(moment: str) -> str:
+    return iso(dt.datetime.fromisoformat(moment[:13] + ":00:00+00:00") + dt.timedelta(hours=1))
+
+
 def _signature(db: sqlite_utils.Database, brand: str, start: str, end: str,
                base_start: str) -> tuple[str, int, int]:
     """(signature, negatives in window, baseline mentions): any new mention, sentiment
     correction or mention leaving the window changes it."""
-    n, neg, neg_sum, top = db.execute(
-        "SELECT count(*), coalesce(sum(sentiment = 'negative'), 0), "
-        "coalesce(sum(CASE WHEN sentiment = 'negative' THEN mention_rowid END), 0), "
-        "coalesce(max(mention_rowid), 0) FROM mention_facts "
-        "WHERE brand = ? AND created_at >= ? AND created_at < ?", [brand, start, end]).fetchone()
-    base_n, base_top = db.execute(
-        "SELECT count(*), coalesce(max(mention_rowid), 0) FROM mention_facts "
-        "WHERE brand = ? AND created_at >= ? AND created_at < ?",
-        [brand, base_start, start]).fetchone()
-    return f"{n}:{neg}:{neg_sum}:{top}:{base_n}:{base_top}", neg, base_n
+    window = _counts(db, brand, start, end)
+    base = _counts(db, brand, base_start, start)
+    return ":".join(map(str, window + base)), window[1], base[0]
 
 
 def _text(title: str | None, body: str | None) -> str:

@@ -22,6 +22,7 @@ tables.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import urllib.parse
@@ -234,3 +235,101 @@ def extra_template_vars(template: str, database: str, table: str, request: Any,
         return {} if n is None else {"filtered_table_rows_count": n}
 
     return count
+
+
+# --- facets from pre-counted days ------------------------------------------------------
+# A facet is a GROUP BY over every matching row: 100-280 ms for one click on a million
+# mentions, past Datasette's facet time limit under load. For the browse views below, with
+# no filter or only exact ones on the counted columns, the plugin sums fact_totals (all
+# history) or fact_days (one row per day and combination), both kept by triggers
+# (migration 17), and counts row by row only the partial first day of a view's window: the
+# same numbers, at any history.
+COUNTED = ("brand", "source", "sentiment", "status")
+# view: (its window in days or None for all history, its own fixed filters)
+COUNTED_VIEWS: dict[str, tuple[int | None, dict[str, str]]] = {
+    "mentions_view": (None, {}),
+    "recent_mentions": (30, {}),
+    "negatives_7d": (7, {"sentiment": "negative"}),
+}
+# Query-string keys that change neither the rows counted nor a facet's answer.
+PAGE_ARGS = {"_facet", "_size", "_sort", "_sort_desc", "_labels", "_nocount", "_facet_size"}
+
+
+def counted_facet_sql(table: str, column: str, args: list[tuple[str, str]],
+                      limit: int) -> tuple[str, dict[str, str]] | None:
+    """The pre-counted facet query for this page, or None where it cannot answer."""
+    if table not in COUNTED_VIEWS or column not in COUNTED:
+        return None
+    days, fixed = COUNTED_VIEWS[table]
+    filters = dict(fixed)
+    for key, value in args:
+        if key in PAGE_ARGS or key.startswith("_facet"):
+            continue
+        if key not in COUNTED or key in filters:
+            return None  # any other filter, a search, a repeated key: Datasette's own query
+        filters[key] = value
+    params = {f"f{i}": v for i, v in enumerate(filters.values())}
+    where = [f"{escape_sqlite(k)} = :f{i}" for i, k in enumerate(filters)]
+    where_days = [w.replace('"sentiment" = ', "nullif(sentiment, '') = ") for w in where]
+    col = escape_sqlite(column)
+    value_days = "nullif(sentiment, '')" if column == "sentiment" else col
+    if days is None:
+        parts = [f"select {value_days} as value, sum(mentions) as n from fact_totals"
+                 f"{' where ' + ' and '.join(where_days) if where_days else ''} group by 1"]
+    else:
+        # The view's own bound, computed the same way as in its SQL (migrations 8 and 11).
+        since = f"strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-{days} days')"
+        parts = [
+            f"select {value_days} as value, sum(mentions) as n from fact_days "
+            f"where day > substr({since}, 1, 10){''.join(' and ' + w for w in where_days)} "
+            "group by 1",
+            f"select {col} as value, count(*) as n from mention_facts "
+            f"where created_at >= {since} and created_at < substr({since}, 1, 10) || 'T99'"
+            f"{''.join(' and ' + w for w in where)} group by 1"]
+    sql = (f"select value, sum(n) as count from ({' union all '.join(parts)}) "
+           f"where value is not null group by value having sum(n) > 0 "
+           f"order by count desc, value limit {int(limit)}")
+    return sql, params
+
+
+class _CountedDatasette:
+    """Datasette as the facet sees it, except that its facet query is the pre-counted one."""
+
+    def __init__(self, ds: Any, facet: Any) -> None:
+        self._ds, self._facet = ds, facet
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ds, name)
+
+    async def execute(self, database: str, sql: str, params: Any = None, **kwargs: Any) -> Any:
+        found = re.match(r'\s*select "?(\w+)"? as value, count\(\*\) as count from \(', sql)
+        limit = re.search(r"limit (\d+)\s*$", sql)
+        request = self._facet.request
+        counted = found and limit and counted_facet_sql(
+            self._facet.table, found[1],
+            [(k, v) for k in request.args for v in request.args.getlist(k)], int(limit[1]))
+        if counted:
+            sql, params = counted
+        return await self._ds.execute(database, sql, params, **kwargs)
+
+
+@functools.cache
+def counted_column_facet(base: type) -> type:
+    """Datasette's column facet, answering from fact_days where it can."""
+
+    class CountedColumnFacet(base):  # type: ignore[misc, valid-type]
+        def __init__(self, ds: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(ds, *args, **kwargs)
+            if self.table in COUNTED_VIEWS:
+                self.ds = _CountedDatasette(ds, self)
+
+    return CountedColumnFacet
+
+
+@hookimpl(hookwrapper=True)
+def register_facet_classes() -> Any:
+    from datasette.facets import ColumnFacet
+
+    outcome = yield
+    outcome.force_result([[counted_column_facet(k) if k is ColumnFacet else k for k in classes]
+                          for classes in outcome.get_result()])

@@ -108,3 +108,64 @@ def test_brand_keywords_never_appear_and_a_quiet_brand_has_no_terms(scored):
     assert refresh_complaint_terms(db, far) == 1
     assert terms_of(db) == []
     assert db.execute("SELECT negatives, window_read FROM complaint_periods").fetchone() == (0, 0)
+
+
+def recount(db):
+    return db.execute(
+        "SELECT brand, substr(created_at, 1, 13), count(*), sum(sentiment IS 'negative'), "
+        "sum(mention_rowid), sum(CASE WHEN sentiment IS 'negative' THEN mention_rowid ELSE 0 "
+        "END) FROM mention_facts GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+
+
+DAYS = ("SELECT substr(created_at, 1, 10), brand, source, coalesce(sentiment, ''), status, "
+        "count(*) FROM mention_facts GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
+KEPT_DAYS = "SELECT * FROM fact_days WHERE mentions != 0 ORDER BY 1, 2, 3, 4, 5"
+TOTALS = ("SELECT brand, source, coalesce(sentiment, ''), status, count(*) FROM mention_facts "
+          "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
+KEPT_TOTALS = "SELECT * FROM fact_totals WHERE mentions != 0 ORDER BY 1, 2, 3, 4"
+
+
+def test_the_kept_counts_stay_equal_to_a_recount_through_corrections(scored):
+    db = scored
+    kept = "SELECT * FROM fact_hours WHERE mentions != 0 ORDER BY brand, hour"
+    assert db.execute(kept).fetchall() == recount(db) != []
+    assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall() != []
+    assert db.execute(KEPT_TOTALS).fetchall() == db.execute(TOTALS).fetchall()
+    negative, positive = (db.execute(
+        "SELECT mention_id FROM mention_sentiments WHERE label = ? LIMIT 1", [label]
+    ).fetchone()[0] for label in ("negative", "positive"))
+    with db.atomic():  # a person's corrections, both ways, then one taken back
+        for mention_id, label in ((negative, "positive"), (positive, "negative")):
+            db.execute("INSERT INTO labels (mention_id, label, labelled_by, labelled_at) "
+                       "VALUES (?, ?, 'ana', ?)", [mention_id, label, store.iso(NOW)])
+        db.execute("DELETE FROM labels WHERE mention_id = ?", [positive])
+        db.execute("INSERT INTO triage (mention_id, status, updated_at) VALUES (?, 'resolved', ?)",
+                   [negative, store.iso(NOW)])
+    assert db.execute(kept).fetchall() == recount(db)
+    assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall()
+    assert db.execute(KEPT_TOTALS).fetchall() == db.execute(TOTALS).fetchall()
+    with db.atomic():  # a mention moved in time, and one removed
+        db.execute("UPDATE mentions SET created_at = '2026-01-01T00:30:00Z' WHERE id = ?",
+                   [positive])
+        db.execute("DELETE FROM mention_facts WHERE mention_rowid = "
+                   "(SELECT rowid FROM mentions WHERE id = ?)", [negative])
+    assert db.execute(kept).fetchall() == recount(db)
+    assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall()
+    assert db.execute(KEPT_TOTALS).fetchall() == db.execute(TOTALS).fetchall()
+
+
+def test_the_signature_counts_equal_a_direct_count_for_any_window(scored):
+    from earful.complaints import _counts
+
+    db = scored
+    for hours, minutes in ((0, 10), (3, 7), (30, 59), (200, 0)):
+        end = NOW - dt.timedelta(hours=hours, minutes=minutes)
+        for length in (dt.timedelta(minutes=20), dt.timedelta(hours=5, seconds=13),
+                       dt.timedelta(days=7)):
+            start, stop = store.iso(end - length), store.iso(end)
+            direct = db.execute(
+                "SELECT count(*), coalesce(sum(sentiment IS 'negative'), 0), "
+                "coalesce(sum(mention_rowid), 0), coalesce(sum(CASE WHEN sentiment IS "
+                "'negative' THEN mention_rowid END), 0) FROM mention_facts WHERE brand = "
+                "'Larkspur' AND created_at >= ? AND created_at < ?", [start, stop]).fetchone()
+            assert _counts(db, "Larkspur", start, stop) == list(direct), (start, stop)

@@ -60,11 +60,11 @@ class FeedHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def build(path: Path, n: int, url: str) -> None:
-    """N mentions over 90 days for brand Acme, indexed and scored, as if cron had run."""
+def build(path: Path, n: int, days: int) -> None:
+    """N mentions over `days` days for brand Acme, indexed and scored, as if cron had run."""
     db = store.connect(path)
     end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    span = 90 * 86400
+    span = days * 86400
     cols = store.COLUMNS
     sql = store.INSERT_MENTION
     model, version = sentiment.MODEL, sentiment.VERSION
@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--days", type=int, default=90,
+                        help="history the mentions are spread over, ending now")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/earful-cron-bench"))
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -144,10 +146,10 @@ def main() -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}"
     configs = {}
     for name, n in (("small", args.small), ("large", args.large)):
-        db = args.dir / f"{name}-{n}.db"
+        db = args.dir / f"{name}-{n}-{args.days}d.db"
         if not db.exists():
             t = time.perf_counter()
-            build(db, n, url)
+            build(db, n, args.days)
             print(f"built {db} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
         configs[name] = config_for(args.dir, db, url)
         earful_run(configs[name])  # first run stores the feed and catches detection up
@@ -164,7 +166,7 @@ def main() -> None:
         "ratio_median": round(statistics.median(ratios), 3),
         "ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
         "large_db_gb": round(sum(p.stat().st_size for p in args.dir.glob(
-            f"large-{args.large}.db*")) / 1e9, 2)}))
+            f"large-{args.large}-{args.days}d.db*")) / 1e9, 2)}))
     server.shutdown()
 
 

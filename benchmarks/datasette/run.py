@@ -5,8 +5,11 @@
         --only search --compare-plugin
 
 Each page is fetched once to warm up, then --runs times; p50 and p95 of the wall time per
-page (request to last byte), plus whether Datasette reported a timed-out facet or a
-truncated result, since a fast page that silently drops data is no win.
+page (request to last byte), plus whether Datasette reported a timed-out facet (read from
+every HTML page fetched: "These facets timed out", which Datasette 0.65 never puts in its
+JSON) or a truncated result, since a fast page that silently drops data is no win. The run
+exits 1 and lists the pages at the end if any facet timed out, any request failed or any
+p95 passed --limit-ms (200).
 
 --compare-plugin starts two servers on the same file, one without earful's Datasette plugin
 (earful/datasette_plugin.py) and one with it, and alternates requests between them, so
@@ -123,20 +126,27 @@ def fetch(base: str, path: str) -> tuple[float, bytes]:
     return time.perf_counter() - start, body
 
 
-def warnings_in(base: str, path: str) -> str:
-    """Timed-out facets or truncated rows, read from the page's JSON."""
+TIMED_OUT = re.compile(rb'<p class="facets-timed-out">These facets timed out: ([^<]*)</p>')
+
+
+def warnings_in(base: str, path: str, html: bytes | None = None) -> str:
+    """Timed-out facets, read from the HTML page (Datasette 0.65 says so only there: its
+    JSON has no facets_timed_out), and truncated rows, read from the page's JSON."""
     p = urllib.parse.urlsplit(path)
+    notes = []
+    if not p.path.endswith(".json"):
+        if html is None:
+            _, html = fetch(base, path)
+        for found in TIMED_OUT.findall(html):
+            notes.append("FACETS TIMED OUT: " + found.decode())
     if p.path.startswith("/-/"):
-        return ""
+        return "; ".join(notes)
     json_path = (p.path + ".json" if not p.path.endswith(".json") else p.path) + "?" + p.query
     try:
         _, body = fetch(base, json_path)
     except urllib.error.HTTPError as exc:
-        return f"JSON: HTTP {exc.code}"
+        return "; ".join([*notes, f"JSON: HTTP {exc.code}"])
     data = json.loads(body)
-    notes = []
-    if data.get("facets_timed_out"):
-        notes.append("facets timed out: " + ", ".join(data["facets_timed_out"]))
     if data.get("truncated"):
         notes.append("TRUNCATED")
     return "; ".join(notes)
@@ -197,6 +207,8 @@ def main() -> None:
     parser.add_argument("database", type=Path)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--only", default="", help="regex: measure only pages whose label matches")
+    parser.add_argument("--limit-ms", type=float, default=200,
+                        help="p95 goal per page; the run fails (exit 1) past it")
     parser.add_argument("--compare-plugin", action="store_true",
                         help="before/after columns: without and with earful's Datasette plugin")
     args = parser.parse_args()
@@ -204,6 +216,7 @@ def main() -> None:
         compare(args.database, args.runs, args.only)
         return
     proc, base = start(args.database)
+    failed: list[str] = []
     try:
         print("| page | p50 ms | p95 ms | notes |\n|---|---:|---:|---|")
         for label, path in pages(args.database):
@@ -213,25 +226,40 @@ def main() -> None:
                 fetch(base, path)  # warm the page cache
             except urllib.error.HTTPError as exc:
                 print(f"| {label} | - | - | HTTP {exc.code}: {exc.read()[:200]!r} |")
+                failed.append(f"{label}: HTTP {exc.code}")
                 continue
-            times, errors = [], 0
+            times, errors, timed_out = [], 0, 0
             for _ in range(args.runs):
                 try:
-                    times.append(fetch(base, path)[0] * 1000)
+                    seconds, body = fetch(base, path)
                 except urllib.error.HTTPError:  # e.g. 400 "SQL Interrupted" at the time limit
                     errors += 1
+                    continue
+                times.append(seconds * 1000)
+                timed_out += bool(TIMED_OUT.search(body))
             if not times:
                 print(f"| {label} | - | - | every run failed (time limit) |", flush=True)
+                failed.append(f"{label}: every run failed")
                 continue
             times.sort()
             p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+            notes = [n for n in (
+                warnings_in(base, path),
+                f"facets timed out in {timed_out} of {len(times)} runs" if timed_out else "",
+                f"{errors} runs failed" if errors else "") if n]
             print(f"| {label} | {statistics.median(times):.0f} | {p95:.0f} | "
-                  f"{warnings_in(base, path)}{f'; {errors} runs failed' if errors else ''} |",
-                  flush=True)
+                  f"{'; '.join(notes)} |", flush=True)
+            if timed_out or errors or any("TIMED OUT" in n for n in notes):
+                failed.append(f"{label}: {'; '.join(notes)}")
+            elif p95 > args.limit_ms:
+                failed.append(f"{label}: p95 {p95:.0f} ms over {args.limit_ms} ms")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
+    if failed:
+        # Loudly: a page that drops a facet or misses the goal is a failure, not a footnote.
+        print("\nFAILED:\n" + "\n".join(f"- {f}" for f in failed), file=sys.stderr)
+        raise SystemExit(1)
 
 if __name__ == "__main__":
     main()
