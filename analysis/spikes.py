@@ -93,6 +93,11 @@ DEFAULTS: dict[str, Any] = {
     # Pooled prior while a series is young: nats above the analytic threshold for the volume
     # CUSUM, the share CUSUM and -ln p of the burst test.
     "calibration_prior": (0.0, 0.0, 0.0),
+    # ... weighing as much as this many days of the series' own maxima.
+    "calibration_prior_days": calibration.PRIOR_DAYS,
+    # Which part of the daily maxima sets the thresholds (calibration.fit_maxima): "middle"
+    # for negatives among all mentions, "upper" for bare counts.
+    "calibration_tail": "middle",
 }
 
 
@@ -177,7 +182,7 @@ def thresholds(params: dict[str, Any] | None = None,
         own = calibration.level(fit, rate) if fit else None
         out[name] = calibration.blend(floor_stats[i],
                                       floor_stats[i] + p["calibration_prior"][i], own,
-                                      len(cal["maxima"][i]))
+                                      len(cal["maxima"][i]), p["calibration_prior_days"])
     out["tail"] = math.exp(-out["tail"])
     out["days"] = len(cal["maxima"][0])
     return out
@@ -196,7 +201,7 @@ def _record(state: dict[str, Any], p: dict[str, Any], tail_p: float, warm: bool)
                 cal["maxima"][i].append(round(value, 2))
                 del cal["maxima"][i][:-calibration.HISTORY_DAYS]
         cal["day"], cal["current"], cal["seen"] = day, [0.0, 0.0, 0.0], 0
-        cal["fit"] = [calibration.fit_maxima(m) for m in cal["maxima"]]
+        cal["fit"] = [calibration.fit_maxima(m, p["calibration_tail"]) for m in cal["maxima"]]
     # Buckets inside an open episode say nothing of the noise (and their statistics are
     # capped); the bucket that opens one does: it is the top of that day's statistics. A day
     # counts when at least half of it was observed so.
