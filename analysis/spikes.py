@@ -41,7 +41,7 @@ from analysis import calibration
 from analysis.spike_baseline import alpha_for, expected, learn, new_baseline
 from analysis.spike_stats import poisson_upper_tail
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 DEFAULTS: dict[str, Any] = {
     # Sensitivity: false alerts per series per 30 days; thresholds follow (calibration.py).
@@ -87,6 +87,17 @@ DEFAULTS: dict[str, Any] = {
     "cusum_offset": None,
     "share_offset": None,
     "tail_factor": None,
+    # Per-series calibration (calibration.py): thresholds from the series' own daily maxima
+    # of each statistic, never below the analytic ones; off = analytic thresholds only.
+    "calibrate": True,
+    # Pooled prior while a series is young: nats above the analytic threshold for the volume
+    # CUSUM, the share CUSUM and -ln p of the burst test.
+    "calibration_prior": (0.0, 0.0, 0.0),
+    # ... weighing as much as this many days of the series' own maxima.
+    "calibration_prior_days": calibration.PRIOR_DAYS,
+    # Which part of the daily maxima sets the thresholds (calibration.fit_maxima): "middle"
+    # for negatives among all mentions, "upper" for bare counts.
+    "calibration_tail": "middle",
 }
 
 
@@ -95,7 +106,7 @@ def _params(params: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def new_state(params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A fresh detector state: a plain JSON-able dict of a few dozen numbers."""
+    """A fresh detector state: a plain JSON-able dict of a few hundred numbers."""
     return {
         "version": STATE_VERSION,
         "t": 0,  # buckets seen
@@ -115,11 +126,30 @@ def new_state(params: dict[str, Any] | None = None) -> dict[str, Any]:
         "run_buckets": 0,  # buckets in that run (for the burst rate)
         "expected": None,  # expected negatives of the last bucket (shown by the pipeline)
         "episode": None,
+        "cal": new_calibration(),
     }
 
 
-def thresholds(params: dict[str, Any] | None = None) -> dict[str, float]:
-    """Decision thresholds implied by the false-alarm budget."""
+STATISTICS = ("cusum", "share", "tail")  # volume CUSUM, share CUSUM, -ln p of the burst test
+
+
+def new_calibration() -> dict[str, Any]:
+    """Daily maxima of each test statistic over the series' recent past (``calibration``)."""
+    return {"day": 0, "current": [0.0, 0.0, 0.0], "seen": 0,
+            "maxima": [[], [], []], "fit": [None, None, None]}
+
+
+def migrate_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Bring a state persisted by an older version up to date (in place; returned)."""
+    if state.get("version", 1) < 2 or "cal" not in state:
+        state["cal"] = new_calibration()
+        state["cal"]["day"] = state.get("t", 0) // 24  # a whole day starts at the next one
+        state["version"] = STATE_VERSION
+    return state
+
+
+def floors(params: dict[str, Any] | None = None) -> dict[str, float]:
+    """Analytic thresholds implied by the false-alarm budget (Poisson / binomial noise)."""
     p = _params(params)
     offset = calibration.CUSUM_OFFSET if p["cusum_offset"] is None else p["cusum_offset"]
     share = calibration.SHARE_OFFSET if p["share_offset"] is None else p["share_offset"]
@@ -131,6 +161,228 @@ def thresholds(params: dict[str, Any] | None = None) -> dict[str, float]:
                                              share),
         "tail": calibration.tail_level(p["false_alarms_per_month"], p["bucket_hours"], factor),
     }
+
+
+def thresholds(params: dict[str, Any] | None = None,
+               state: dict[str, Any] | None = None) -> dict[str, float]:
+    """Decision thresholds for the budget: the analytic ones (a floor), raised to where the
+    series' own past statistics would have passed about budget-many times when a state is
+    given. The fits are refreshed once a day, so this costs a few logarithms."""
+    p = _params(params)
+    floor = floors(p)
+    if state is None or not p["calibrate"]:
+        return floor
+    cal = state["cal"]
+    tests = 1 + bool(p["share_test"]) + bool(p["burst_test"])
+    rate = calibration.daily_rate(p["false_alarms_per_month"], tests)
+    floor_stats = (floor["cusum"], floor["share"], -math.log(floor["tail"]))
+    out = {}
+    for i, name in enumerate(STATISTICS):
+        fit = cal["fit"][i]
+        own = calibration.level(fit, rate) if fit else None
+        out[name] = calibration.blend(floor_stats[i],
+                                      floor_stats[i] + p["calibration_prior"][i], own,
+                                      len(cal["maxima"][i]), p["calibration_prior_days"])
+    out["tail"] = math.exp(-out["tail"])
+    out["days"] = len(cal["maxima"][0])
+    return out
+
+
+def _record(state: dict[str, Any], p: dict[str, Any], tail_p: float, warm: bool) -> None:
+    """Fold this bucket's statistics into today's maxima; at a new day, refit thresholds.
+
+    Days are counted in buckets since the series started, never by the clock.
+    """
+    cal = state["cal"]
+    day = state["t"] // max(1, round(24.0 / p["bucket_hours"]))
+    if day != cal["day"]:
+        if cal["seen"] * 2 >= max(1, round(24.0 / p["bucket_hours"])):
+            for i, value in enumerate(cal["current"]):
+                cal["maxima"][i].append(round(value, 2))
+                del cal["maxima"][i][:-calibration.HISTORY_DAYS]
+        cal["day"], cal["current"], cal["seen"] = day, [0.0, 0.0, 0.0], 0
+        cal["fit"] = [calibration.fit_maxima(m, p["calibration_tail"]) for m in cal["maxima"]]
+    # Buckets inside an open episode say nothing of the noise (and their statistics are
+    # capped); the bucket that opens one does: it is the top of that day's statistics. A day
+    # counts when at least half of it was observed so.
+    if not warm or state["episode"] is not None:
+        return
+    cal["seen"] += 1
+    values = (state["s_volume"], state["s_share"], min(50.0, -math.log(max(tail_p, 1e-300))))
+    cal["current"] = [max(a, b) for a, b in zip(cal["current"], values, strict=True)]
+
+
+class _Expectation:
+    """What this bucket should hold, from state learnt on earlier buckets only (causal)."""
+
+    __slots__ = ("mu_all", "p0", "mu", "p1", "phi_v", "phi_s")
+
+    def __init__(self, state: dict[str, Any], p: dict[str, Any], hour: int, dow: int,
+                 n: int) -> None:
+        self.mu_all = expected(state["base"], hour, dow)
+        self.p0 = (state["neg"] + p["share_prior_neg"]) / (
+            state["all"] + p["share_prior_neg"] + p["share_prior_other"])
+        volume = max(self.mu_all, float(n)) if p["negatives_follow_volume"] else self.mu_all
+        self.mu = self.p0 * volume
+        self.p1 = min(0.95, max(p["share_fold"] * self.p0, self.p0 + p["share_lift"]))
+        self.phi_v, self.phi_s = _phi_volume(state, self.mu), state["phi_share"]
+
+    def share_llr(self, n: int, y: int) -> float:
+        """Log-likelihood ratio of the bucket's share for p1 against p0 (0 if empty)."""
+        if n <= 0 or self.p1 <= self.p0 + 1e-6:
+            return 0.0
+        return (y * math.log(self.p1 / self.p0)
+                + (n - y) * math.log((1 - self.p1) / (1 - self.p0))) / self.phi_s
+
+
+def _test(state: dict[str, Any], p: dict[str, Any], e: _Expectation, n: int, y: int,
+          limits: dict[str, float]) -> tuple[list[str], float]:
+    """Update the statistics with the bucket; return the tests that fired and the burst p."""
+    rho = p["rho"]
+    state["s_volume"] = max(0.0, state["s_volume"]
+                            + (y * math.log(rho) - (rho - 1.0) * e.mu) / e.phi_v)
+    if p["share_test"]:
+        state["s_share"] = max(0.0, state["s_share"] + e.share_llr(n, y))
+    tail_p = 1.0
+    if p["burst_test"] and y > e.mu:
+        tail_p = poisson_upper_tail(y / e.phi_v, max(e.mu, 1e-3) / e.phi_v)
+    if state["s_volume"] > 0 or state["s_share"] > 0 or tail_p < limits["tail"]:
+        state["run_count"] += y
+        state["run_expected"] += e.mu
+        state["run_buckets"] = state.get("run_buckets", 0) + 1
+    else:
+        state["run_count"] = state["run_expected"] = 0.0
+        state["run_buckets"] = 0
+    fired = []
+    if state["s_volume"] > limits["cusum"]:
+        fired.append("negative-volume")
+    if state["s_share"] > limits["share"]:
+        fired.append("negative-share")
+    if tail_p < limits["tail"]:
+        fired.append("negative-burst")
+    return fired, tail_p
+
+
+def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
+         params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Feed one closed bucket (n mentions, y of them negative); return alert events."""
+    p = _params(params)
+    n, y = max(int(n), 0), max(min(int(y), int(n)), 0)
+    hour, dow = _slot(bucket_at)
+    warm = state["t"] >= p["warmup_days"] * 24.0 / p["bucket_hours"]
+    if "cal" not in state:
+        migrate_state(state)
+    e = _Expectation(state, p, hour, dow, n)
+    limits = thresholds(p, state)
+    fired, tail_p = _test(state, p, e, n, y, limits) if warm else ([], 1.0)
+    _record(state, p, tail_p, warm)
+    numbers = _numbers(state, e, n, y, tail_p, limits)
+    if state["episode"] is None:
+        events = _maybe_open(state, p, bucket_at, fired, limits, numbers)
+    else:
+        events = _follow_episode(state, p, e, bucket_at, n, y, fired, limits, numbers)
+    if state["episode"] is None and not events:
+        _learn(state, p, hour, dow, n, y, e.mu_all, e.mu, e.p0, warm)
+    state["expected"] = round(e.mu, 6)
+    state["t"] += 1
+    return events
+
+
+def _excess(state: dict[str, Any]) -> float:
+    return state["run_count"] - state["run_expected"]
+
+
+def _numbers(state: dict[str, Any], e: _Expectation, n: int, y: int, tail_p: float,
+             limits: dict[str, float]) -> dict[str, Any]:
+    return {
+        "count": y,
+        "total": n,
+        "expected": round(e.mu, 3),
+        "share": round(y / n, 3) if n else None,
+        "baseline_share": round(e.p0, 3),
+        "statistic": round(max(state["s_volume"], state["s_share"]), 3),
+        "threshold": round(limits["cusum"], 3),
+        "share_threshold": round(limits["share"], 3),
+        "volume_statistic": round(state["s_volume"], 3),
+        "share_statistic": round(state["s_share"], 3),
+        "burst_p_value": tail_p,
+        "burst_level": limits["tail"],
+        "run_negatives": state["run_count"],
+        "run_expected": round(state["run_expected"], 3),
+        "expected_total": round(e.mu_all, 3),
+        "calibrated_days": limits.get("days", 0),
+    }
+
+
+def _maybe_open(state: dict[str, Any], p: dict[str, Any], bucket_at: str, fired: list[str],
+                limits: dict[str, float], numbers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Open an episode when a test fired and the practical-size gate passes."""
+    excess = _excess(state)
+    if not fired or excess < p["min_excess"]:
+        return []
+    state["episode"] = {"opened_at": bucket_at, "negatives": state["run_count"],
+                        "expected": state["run_expected"],
+                        "at_last_email": state["run_count"], "quiet": 0,
+                        "excess_at_email": excess,
+                        "rate_at_email": excess / max(state.get("run_buckets", 0), 1),
+                        "buckets_since_email": 0}
+    _reset(state)
+    return [_event("open", bucket_at, fired, p, limits, numbers)]
+
+
+def _follow_episode(state: dict[str, Any], p: dict[str, Any], e: _Expectation, bucket_at: str,
+                    n: int, y: int, fired: list[str], limits: dict[str, float],
+                    numbers: dict[str, Any]) -> list[dict[str, Any]]:
+    """An open episode: escalate (another email) or close after enough calm hours."""
+    episode = state["episode"]
+    events: list[dict[str, Any]] = []
+    episode["negatives"] += y
+    episode["expected"] += e.mu
+    excess = _excess(state)
+    strong = (state["s_volume"] > p["escalate_factor"] * limits["cusum"]
+              or state["s_share"] > p["escalate_factor"] * limits["share"])
+    # "Doubled" compares burst *rates*, not totals: excess negatives per bucket in the run
+    # since the last email against the rate that email reported. Cumulative excess always
+    # doubles in a steady storm (after as long as it took to open), which mailed "still
+    # rising" about storms that were not rising; totals grew with ordinary traffic too.
+    reported = episode.get("excess_at_email", episode["at_last_email"])
+    rate = excess / max(state.get("run_buckets", 0), 1)
+    doubled = (rate >= p["escalate_factor"] * episode.get("rate_at_email", reported)
+               and excess - reported >= p["min_excess"])
+    # A second email within hours of the first adds little and feeds alert fatigue.
+    since = episode.get("buckets_since_email", 0) + 1
+    episode["buckets_since_email"] = since
+    spaced = since * p["bucket_hours"] >= p["escalate_after_hours"]
+    if fired and excess >= p["min_excess"] and strong and doubled and spaced:
+        numbers["episode_negatives"] = episode["negatives"]
+        events.append(_event("escalate", bucket_at, fired, p, limits, numbers))
+        episode["at_last_email"] = episode["negatives"]
+        episode["excess_at_email"] = excess
+        episode["rate_at_email"] = rate
+        episode["buckets_since_email"] = 0
+        _reset(state)
+    # Past the escalation level more evidence changes nothing, and an uncapped CUSUM built
+    # up over a long storm takes days of slow drift to come back down: cap it.
+    state["s_volume"] = min(state["s_volume"], p["escalate_factor"] * limits["cusum"])
+    state["s_share"] = min(state["s_share"], p["escalate_factor"] * limits["share"])
+    # "Calm" is a bucket whose negatives are within normal variation of expectation.
+    # The CUSUMs cannot say it: at weekend volume they fall by a fraction of a unit an
+    # hour, so "statistic back at 0" kept finished episodes open for days.
+    # A slowly rising share is not calm either: a small CUSUM of the share evidence over
+    # the quiet window (capped, so ordinary hours bring it back within a few hours).
+    episode["quiet_llr"] = min(max(0.0, episode.get("quiet_llr", 0.0) + e.share_llr(n, y)),
+                               limits["share"] / 2)
+    calm = (y <= e.mu + 2.0 * math.sqrt(e.mu) + 1.0
+            and episode["quiet_llr"] < limits["share"] / 4)
+    episode["quiet"] = episode["quiet"] + 1 if calm else 0
+    if episode["quiet"] >= p["close_after_hours"] / p["bucket_hours"]:
+        numbers["episode_negatives"] = episode["negatives"]
+        events.append({"type": "close", "at": bucket_at, "rule": "episode",
+                       "params": _public_params(p, limits), "numbers": numbers,
+                       "summary": _close_summary(episode, p)})
+        state["episode"] = None
+        _reset(state)
+    return events
 
 
 def _slot(bucket_at: str) -> tuple[int, int]:
@@ -145,138 +397,6 @@ def _rates(p: dict[str, Any]) -> dict[str, float]:
         "hour": alpha_for(p["season_half_life_days"] * max(1.0, 1.0 / p["bucket_hours"])),
         "dow": alpha_for(p["season_half_life_days"] / 7.0 * per_day),
     }
-
-
-def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
-         params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Feed one closed bucket (n mentions, y of them negative); return alert events."""
-    p = _params(params)
-    n, y = max(int(n), 0), max(min(int(y), int(n)), 0)
-    hour, dow = _slot(bucket_at)
-    per_day = 24.0 / p["bucket_hours"]
-    warm = state["t"] >= p["warmup_days"] * per_day
-    episode = state["episode"]
-
-    # Expectations, from state learnt on earlier buckets only (causal).
-    mu_all = expected(state["base"], hour, dow)
-    p0 = (state["neg"] + p["share_prior_neg"]) / (
-        state["all"] + p["share_prior_neg"] + p["share_prior_other"])
-    volume = max(mu_all, float(n)) if p["negatives_follow_volume"] else mu_all
-    mu = p0 * volume
-    p1 = min(0.95, max(p["share_fold"] * p0, p0 + p["share_lift"]))
-    limits = thresholds(p)
-    phi_v, phi_s = _phi_volume(state, mu), state["phi_share"]
-
-    tail_p = 1.0
-    fired: list[str] = []
-    if warm:
-        rho = p["rho"]
-        state["s_volume"] = max(0.0, state["s_volume"]
-                                + (y * math.log(rho) - (rho - 1.0) * mu) / phi_v)
-        if p["share_test"] and n > 0 and p1 > p0 + 1e-6:
-            llr = y * math.log(p1 / p0) + (n - y) * math.log((1 - p1) / (1 - p0))
-            state["s_share"] = max(0.0, state["s_share"] + llr / phi_s)
-        if p["burst_test"] and y > mu:
-            tail_p = poisson_upper_tail(y / phi_v, max(mu, 1e-3) / phi_v)
-        if state["s_volume"] > 0 or state["s_share"] > 0 or tail_p < limits["tail"]:
-            state["run_count"] += y
-            state["run_expected"] += mu
-            state["run_buckets"] = state.get("run_buckets", 0) + 1
-        else:
-            state["run_count"] = state["run_expected"] = 0.0
-            state["run_buckets"] = 0
-        if state["s_volume"] > limits["cusum"]:
-            fired.append("negative-volume")
-        if state["s_share"] > limits["share"]:
-            fired.append("negative-share")
-        if tail_p < limits["tail"]:
-            fired.append("negative-burst")
-    excess = state["run_count"] - state["run_expected"]
-    gate = excess >= p["min_excess"]
-
-    numbers = {
-        "count": y,
-        "total": n,
-        "expected": round(mu, 3),
-        "share": round(y / n, 3) if n else None,
-        "baseline_share": round(p0, 3),
-        "statistic": round(max(state["s_volume"], state["s_share"]), 3),
-        "threshold": round(limits["cusum"], 3),
-        "share_threshold": round(limits["share"], 3),
-        "volume_statistic": round(state["s_volume"], 3),
-        "share_statistic": round(state["s_share"], 3),
-        "burst_p_value": tail_p,
-        "burst_level": limits["tail"],
-        "run_negatives": state["run_count"],
-        "run_expected": round(state["run_expected"], 3),
-        "expected_total": round(mu_all, 3),
-    }
-    events: list[dict[str, Any]] = []
-    if episode is None:
-        if fired and gate:
-            state["episode"] = {"opened_at": bucket_at, "negatives": state["run_count"],
-                                "expected": state["run_expected"],
-                                "at_last_email": state["run_count"], "quiet": 0,
-                                "excess_at_email": excess,
-                                "rate_at_email": excess / max(state.get("run_buckets", 0), 1),
-                                "buckets_since_email": 0}
-            events.append(_event("open", bucket_at, fired, p, limits, numbers))
-            _reset(state)
-    else:
-        episode["negatives"] += y
-        episode["expected"] += mu
-        strong = (state["s_volume"] > p["escalate_factor"] * limits["cusum"]
-                  or state["s_share"] > p["escalate_factor"] * limits["share"])
-        # "Doubled" compares burst *rates*, not totals: excess negatives per bucket in the run
-        # since the last email against the rate that email reported. Cumulative excess always
-        # doubles in a steady storm (after as long as it took to open), which mailed "still
-        # rising" about storms that were not rising; totals grew with ordinary traffic too.
-        reported = episode.get("excess_at_email", episode["at_last_email"])
-        rate = excess / max(state.get("run_buckets", 0), 1)
-        doubled = (rate >= p["escalate_factor"] * episode.get("rate_at_email", reported)
-                   and excess - reported >= p["min_excess"])
-        # A second email within hours of the first adds little and feeds alert fatigue.
-        since = episode.get("buckets_since_email", 0) + 1
-        episode["buckets_since_email"] = since
-        spaced = since * p["bucket_hours"] >= p["escalate_after_hours"]
-        if fired and gate and strong and doubled and spaced:
-            numbers["episode_negatives"] = episode["negatives"]
-            events.append(_event("escalate", bucket_at, fired, p, limits, numbers))
-            episode["at_last_email"] = episode["negatives"]
-            episode["excess_at_email"] = excess
-            episode["rate_at_email"] = rate
-            episode["buckets_since_email"] = 0
-            _reset(state)
-        # Past the escalation level more evidence changes nothing, and an uncapped CUSUM built
-        # up over a long storm takes days of slow drift to come back down: cap it.
-        state["s_volume"] = min(state["s_volume"], p["escalate_factor"] * limits["cusum"])
-        state["s_share"] = min(state["s_share"], p["escalate_factor"] * limits["share"])
-        # "Calm" is a bucket whose negatives are within normal variation of expectation.
-        # The CUSUMs cannot say it: at weekend volume they fall by a fraction of a unit an
-        # hour, so "statistic back at 0" kept finished episodes open for days.
-        # A slowly rising share is not calm either: a small CUSUM of the share evidence over
-        # the quiet window (capped, so ordinary hours bring it back within a few hours).
-        llr = 0.0
-        if n > 0 and p1 > p0 + 1e-6:
-            llr = (y * math.log(p1 / p0) + (n - y) * math.log((1 - p1) / (1 - p0))) / phi_s
-        episode["quiet_llr"] = min(max(0.0, episode.get("quiet_llr", 0.0) + llr),
-                                   limits["share"] / 2)
-        calm = (y <= mu + 2.0 * math.sqrt(mu) + 1.0
-                and episode["quiet_llr"] < limits["share"] / 4)
-        episode["quiet"] = episode["quiet"] + 1 if calm else 0
-        if episode["quiet"] >= p["close_after_hours"] / p["bucket_hours"]:
-            numbers["episode_negatives"] = episode["negatives"]
-            events.append({"type": "close", "at": bucket_at, "rule": "episode",
-                           "params": _public_params(p, limits), "numbers": numbers,
-                           "summary": _close_summary(episode, p)})
-            state["episode"] = None
-            _reset(state)
-
-    if state["episode"] is None and not events:
-        _learn(state, p, hour, dow, n, y, mu_all, mu, p0, warm)
-    state["expected"] = round(mu, 6)
-    state["t"] += 1
-    return events
 
 
 def _phi_volume(state: dict[str, Any], mu: float) -> float:

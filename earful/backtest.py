@@ -30,6 +30,16 @@ class Backtest:
     events: list[dict[str, Any]] = field(default_factory=list)
     expected: list[float] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    warmup_buckets: int = 0  # the first buckets teach the baseline and cannot alert
+
+
+def csv_params(has_negatives: bool) -> dict[str, Any]:
+    """Detector settings for a CSV: a bare count has no share, so it is the negatives and
+    only its volume is tested, with thresholds set by the top of its own history (every
+    surge in it is one the budget pays for)."""
+    if has_negatives:
+        return {}
+    return {"negatives_follow_volume": False, "share_test": False, "calibration_tail": "upper"}
 
 
 def series_from_db(db: sqlite_utils.Database, brand: str, bucket_hours: float = 1.0,
@@ -102,22 +112,52 @@ def run_backtest(series: list[tuple[str, int, int]], params: dict[str, Any],
                  storms: list[tuple[str, str]] | None = None) -> Backtest:
     if not series:
         raise BacktestError("no data to replay (no mentions for that brand and period)")
-    result = Backtest(series=series)
+    p = {**spikes.DEFAULTS, **params}
+    result = Backtest(series=series,
+                      warmup_buckets=round(p["warmup_days"] * 24 / p["bucket_hours"]))
     state = spikes.new_state(params)
     for at, n, y in series:
         result.events.extend(spikes.step(state, at, n, y, params))
         result.expected.append(float(state.get("expected") or 0.0))
-    result.summary = summarise(result.events, storms or [], series[0][0], series[-1][0])
+    # Rates are over the scored span only: the warm-up cannot alert, so counting its days
+    # would understate the false-alarm rate.
+    first = series[min(result.warmup_buckets, len(series) - 1)][0]
+    result.summary = summarise(result.events, storms or [], first, series[-1][0])
+    result.summary["scored_from"] = first
+    result.summary["scored"] = len(series) > result.warmup_buckets
     return result
+
+
+def episodes(result: Backtest, series: str) -> list[dict[str, Any]]:
+    """One record per episode: when it opened, escalated and closed, its rule and numbers."""
+    out: list[dict[str, Any]] = []
+    for event in result.events:
+        if event["type"] == "open":
+            out.append({"series": series, "opened_at": event["at"], "escalations": [],
+                        "closed_at": None, "rule": event["rule"], "numbers": event["numbers"],
+                        "summary": event["summary"]})
+        elif out and event["type"] == "escalate":
+            out[-1]["escalations"].append({"at": event["at"], "rule": event["rule"],
+                                           "numbers": event["numbers"]})
+        elif out and event["type"] == "close":
+            out[-1]["closed_at"] = event["at"]
+    return out
 
 
 def describe(result: Backtest, params: dict[str, Any], storms_given: bool) -> str:
     s = result.summary
     p = {**spikes.DEFAULTS, **params}
     lines = [f"Replayed {len(result.series)} buckets of {p['bucket_hours']:g} h "
-             f"({s['days']:.1f} days, {result.series[0][0]} to {result.series[-1][0]}) with "
+             f"({result.series[0][0]} to {result.series[-1][0]}) with "
              f"false_alarms_per_month={p['false_alarms_per_month']:g}, rho={p['rho']:g}, "
-             f"min_excess={p['min_excess']:g}.", ""]
+             f"min_excess={p['min_excess']:g}.",
+             f"Warm-up: the first {p['warmup_days']:g} days ({result.warmup_buckets} buckets) "
+             f"teach the baseline and cannot alert; rates below are over the "
+             f"{s['days']:.1f} scored days from {s['scored_from']}."
+             if s["scored"] else
+             f"Warm-up: the first {p['warmup_days']:g} days ({result.warmup_buckets} buckets) "
+             f"teach the baseline and cannot alert, and this series is shorter than that: "
+             f"nothing could alert.", ""]
     opened = None
     for event in result.events:
         if event["type"] == "open":
@@ -129,8 +169,9 @@ def describe(result: Backtest, params: dict[str, Any], storms_given: bool) -> st
             lines.append(f"CLOSE    {event['at']}  (opened {opened})")
     if not result.events:
         lines.append("No episode would have opened.")
-    rate = 30.0 * s["alerts"] / max(s["days"], 1e-9)
-    lines += ["", f"{s['alerts']} alert(s) in {s['days']:.0f} days: {rate:.2f} per 30 days."]
+    rate = 30.0 * s["alerts"] / max(s["days"], 1e-9) if s["scored"] else 0.0
+    lines += ["", f"{s['alerts']} alert(s) in {s['days']:.0f} scored days: "
+                  f"{rate:.2f} per 30 days."]
     if storms_given:
         caught = f"{s['storms_caught']} of {s['storms']} known storm(s) caught"
         delays = ", ".join(f"{d:.0f} h" for d in s["delays_hours"])

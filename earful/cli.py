@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 some source or alert delivery failed (the rest was done),
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import sys
@@ -225,9 +226,10 @@ def serve(config_path: str | None, db_path: str | None, verbose: int, host: str 
 @cli.command()
 @common_options
 @click.option("--brand", help="Replay this brand's stored history")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, exists=True),
-              help="Replay a CSV of counts instead: timestamp,value[,negatives]")
-@click.option("--false-alarms-per-month", type=float, help="Sensitivity to try [config]")
+@click.option("--csv", "csv_paths", type=click.Path(dir_okay=False, exists=True), multiple=True,
+              help="Replay a CSV of counts instead: timestamp,value[,negatives] (repeatable: "
+                   "many files in one run)")
+@click.option("--false-alarms-per-month", type=float, help="Sensitivity to try [config, 1]")
 @click.option("--rho", type=float, help="Fold rise the volume test is tuned for [3]")
 @click.option("--min-excess", type=float, help="Negatives above usual needed to alert [3]")
 @click.option("--bucket-hours", type=float, help="Bucket length [config, 1]")
@@ -235,27 +237,38 @@ def serve(config_path: str | None, db_path: str | None, verbose: int, host: str 
 @click.option("--until", help="End of the replay (UTC)")
 @click.option("--storm", "storms", multiple=True, metavar="START/END",
               help="A known incident window: alerts inside it are true (repeatable)")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON record per episode (series, opened_at, escalations, "
+                   "closed_at, rule, numbers) instead of the report")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
-              help="Write a PNG of the series, the baseline and the episodes")
+              help="Write a PNG of the series, the baseline and the episodes (one series)")
 @handle_errors
 def backtest(config_path: str | None, db_path: str | None, verbose: int, brand: str | None,
-             csv_path: str | None, false_alarms_per_month: float | None, rho: float | None,
-             min_excess: float | None, bucket_hours: float | None, since: str | None,
-             until: str | None, storms: tuple[str, ...], plot_path: str | None) -> None:
+             csv_paths: tuple[str, ...], false_alarms_per_month: float | None,
+             rho: float | None, min_excess: float | None, bucket_hours: float | None,
+             since: str | None, until: str | None, storms: tuple[str, ...], as_json: bool,
+             plot_path: str | None) -> None:
     """Replay history through the spike detector with any settings; nothing is sent.
 
     Shows which episodes would have opened, when and how big, and the alert rate that
-    implies, so you can pick a sensitivity before cron uses it.
+    implies, so you can pick a sensitivity before cron uses it. Settings come from the
+    config (--config, $EARFUL_CONFIG or ./config.toml, when there is one), then the options.
+
+    The first 7 days of a series are its warm-up: they teach the baseline and cannot alert,
+    and alert rates are computed over the days after them only.
 
     \b
     Examples:
         earful backtest --brand Acme
         earful backtest --brand Acme --false-alarms-per-month 0.5 --plot acme.png
         earful backtest --csv counts.csv --storm 2026-10-02T13:00/2026-10-02T20:00
+        earful backtest --csv a.csv --csv b.csv --json > episodes.jsonl
     """
     from .backtest import (
         BacktestError,
+        csv_params,
         describe,
+        episodes,
         plot,
         run_backtest,
         series_from_csv,
@@ -263,51 +276,64 @@ def backtest(config_path: str | None, db_path: str | None, verbose: int, brand: 
     )
     from .db import connect
 
-    if bool(brand) == bool(csv_path):
-        _fail("give either --brand (stored history) or --csv (a file of counts)")
+    if bool(brand) == bool(csv_paths):
+        _fail("give either --brand (stored history) or --csv (files of counts)")
+    if plot_path and len(csv_paths) > 1:
+        _fail("--plot draws one series: give one --csv with it")
     params: dict[str, Any] = {}
-    hours = bucket_hours or 1.0
+    config = None
+    if brand or config_path or cfg.config_path(None).exists():
+        config = _load(config_path, db_path, verbose, need_secrets=False,
+                       need_brands=bool(brand))
+        params.update(false_alarms_per_month=config.detection["false_alarms_per_month"])
+    else:
+        _setup_logging(verbose)
+    hours = bucket_hours or (config.detection["bucket_hours"] if config else 1.0)
+    for key, value in (("false_alarms_per_month", false_alarms_per_month), ("rho", rho),
+                       ("min_excess", min_excess)):
+        if value is not None:
+            params[key] = value
+    params["bucket_hours"] = hours
+    windows = []
+    for storm in storms:
+        start, _, end = storm.partition("/")
+        if not end:
+            _fail(f"--storm {storm!r}: expected START/END")
+        windows.append((start if "T" in start else start + "T00:00",
+                        end if "T" in end else end + "T00:00"))
+    windows = [(a + ("Z" if not a.endswith("Z") else ""), b + ("Z" if not b.endswith("Z")
+                else "")) for a, b in windows]
     try:
         if brand:
-            config = _load(config_path, db_path, verbose, need_secrets=False)
+            assert config is not None
             config.brand(brand)
-            params.update(false_alarms_per_month=config.detection["false_alarms_per_month"])
-            hours = bucket_hours or config.detection["bucket_hours"]
             if not Path(config.database).exists():
                 _fail(f"{config.database}: no database yet (run `earful run` first)")
             db = connect(config.database)
             try:
-                series = series_from_db(db, brand, hours, since, until)
+                jobs = [(brand, series_from_db(db, brand, hours, since, until), params)]
             finally:
                 db.close()
         else:
-            _setup_logging(verbose)
-            series, has_negatives = series_from_csv(Path(csv_path), hours)
-            if since or until:
-                series = [r for r in series if (since or "") <= r[0] < (until or "9999")]
-            if not has_negatives:
-                # A bare count has no share: it is the negatives; test its volume only.
-                params.update(negatives_follow_volume=False, share_test=False)
-        for key, value in (("false_alarms_per_month", false_alarms_per_month), ("rho", rho),
-                           ("min_excess", min_excess)):
-            if value is not None:
-                params[key] = value
-        params["bucket_hours"] = hours
-        windows = []
-        for storm in storms:
-            start, _, end = storm.partition("/")
-            if not end:
-                _fail(f"--storm {storm!r}: expected START/END")
-            windows.append((start if "T" in start else start + "T00:00",
-                            end if "T" in end else end + "T00:00"))
-        windows = [(a + ("Z" if not a.endswith("Z") else ""), b + ("Z" if not b.endswith("Z")
-                    else "")) for a, b in windows]
-        result = run_backtest(series, params, windows)
-        click.echo(describe(result, params, bool(windows)))
-        if plot_path:
-            plot(result, Path(plot_path), f"{brand or Path(csv_path).name}: negatives per "
-                 f"{hours:g} h, expected, episodes")
-            click.echo(f"Plot written to {plot_path}")
+            jobs = []
+            for path in csv_paths:
+                series, has_negatives = series_from_csv(Path(path), hours)
+                if since or until:
+                    series = [r for r in series if (since or "") <= r[0] < (until or "9999")]
+                jobs.append((path, series, {**params, **csv_params(has_negatives)}))
+        for number, (name, series, job_params) in enumerate(jobs):
+            result = run_backtest(series, job_params, windows)
+            if as_json:
+                for record in episodes(result, name):
+                    click.echo(json.dumps(record, sort_keys=True))
+                continue
+            if len(jobs) > 1:
+                click.echo(("\n" if number else "") + f"== {name}")
+            click.echo(describe(result, job_params, bool(windows)))
+            if plot_path:
+                plot(result, Path(plot_path), f"{Path(name).name}: negatives per "
+                     f"{hours:g} h, expected, episodes")
+                click.echo(f"Plot written to {plot_path}")
     except BacktestError as exc:
         _fail(str(exc))
 

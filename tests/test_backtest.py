@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 
 from click.testing import CliRunner
@@ -78,3 +79,50 @@ def test_replays_a_brands_stored_history_with_other_settings(tmp_path):
     db.close()
     unknown = runner.invoke(cli, ["backtest", "--config", str(config.path), "--brand", "Nope"])
     assert unknown.exit_code == 2 and "no brand named 'Nope'" in unknown.output
+
+
+def test_json_gives_one_record_per_episode_across_many_csvs(tmp_path):
+    stormy, quiet = tmp_path / "stormy.csv", tmp_path / "quiet.csv"
+    write_counts(stormy, storm_at=15 * 24 + 10)
+    write_counts(quiet)
+    result = CliRunner().invoke(cli, ["backtest", "--csv", str(stormy), "--csv", str(quiet),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["series"] for r in records] == [str(stormy)]
+    episode = records[0]
+    assert episode["opened_at"].startswith("2026-10-16T1")
+    assert episode["closed_at"] > episode["opened_at"]
+    assert episode["rule"].startswith("negative-")
+    assert episode["numbers"]["count"] > episode["numbers"]["expected"]
+    assert isinstance(episode["escalations"], list)
+    # Without --json, both files are reported, each under its name.
+    text = CliRunner().invoke(cli, ["backtest", "--csv", str(stormy), "--csv", str(quiet)])
+    assert f"== {stormy}" in text.output and f"== {quiet}" in text.output
+
+
+def test_csv_honours_the_configs_budget(tmp_path):
+    csv = tmp_path / "counts.csv"
+    write_counts(csv)
+    config = make_config(tmp_path, "\n[detection]\nfalse_alarms_per_month = 0.25\n")
+    result = CliRunner().invoke(cli, ["backtest", "--config", str(config.path), "--csv",
+                                      str(csv)])
+    assert result.exit_code == 0, result.output
+    assert "false_alarms_per_month=0.25" in result.output
+    # An option still beats the config.
+    result = CliRunner().invoke(cli, ["backtest", "--config", str(config.path), "--csv",
+                                      str(csv), "--false-alarms-per-month", "2"])
+    assert "false_alarms_per_month=2," in result.output
+
+
+def test_warm_up_is_stated_and_rates_cover_the_scored_days_only(tmp_path):
+    csv = tmp_path / "counts.csv"
+    write_counts(csv, days=21)
+    result = CliRunner().invoke(cli, ["backtest", "--csv", str(csv)])
+    assert result.exit_code == 0, result.output
+    assert "Warm-up: the first 7 days (168 buckets)" in result.output
+    # 21 days of hourly rows, 7 of them warm-up: 14 scored days (less the last hour).
+    assert "rates below are over the 14.0 scored days from 2026-10-08T00:00:00Z" in result.output
+    assert "in 14 scored days" in result.output
+    help_text = CliRunner().invoke(cli, ["backtest", "--help"]).output
+    assert "first 7 days of a series are its warm-up" in help_text
