@@ -341,8 +341,8 @@ def hostile_responses(bomb: bytes, elsewhere: str):
     def answer(handler, path, query) -> bool:
         if path == "/robots.txt":
             handler._send(200, "User-agent: *\nDisallow: /private\n", "text/plain")
-        elif path == "/hostile/bomb.xml":
-            handler._send(200, bomb, "application/rss+xml", {"Content-Encoding": "gzip"})
+        elif path in ("/hostile/bomb.xml", "/r/bomb/new"):
+            handler._send(200, bomb, "application/json", {"Content-Encoding": "gzip"})
         elif path == "/hostile/huge":  # 50 MB, no Content-Length: only counting stops it
             handler.send_response(200)
             handler.send_header("Content-Type", "text/html")
@@ -353,7 +353,7 @@ def hostile_responses(bomb: bytes, elsewhere: str):
                 for _ in range(50_000_000 // len(block)):
                     handler.wfile.write(block)
             handler.close_connection = True
-        elif path.startswith("/hostile/trickle-body"):
+        elif path.startswith(("/hostile/trickle-body", "/r/slow/new")):
             handler.send_response(200)
             handler.send_header("Content-Type", "application/json")
             handler.send_header("Content-Length", "1000")
@@ -361,6 +361,8 @@ def hostile_responses(bomb: bytes, elsewhere: str):
             trickle(handler, b'{"hits": [' + b" " * 990 + b"]}")
         elif path.startswith("/hostile/trickle-headers"):
             trickle(handler, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" * 20)
+        elif path in ("/r/bomb/comments/", "/r/slow/comments/"):
+            handler._send(200, json.dumps(reddit_listing()), "application/json")
         elif path == "/hostile/moved-feed":
             handler._send(302, "", "text/plain", {"Location": f"{elsewhere}/feed"})
         elif path == "/hostile/moved-page":
@@ -407,22 +409,33 @@ url = "{url}/hostile/moved-feed"
 [[brands.sources]]
 type = "schemaorg"
 url = "{url}/hostile/moved-page"
+
+[[brands.sources]]
+type = "reddit"
+search = false
+subreddits = ["bomb", "slow"]
+comments = false
 ''')
         result = measured_run(config, deadline=240)
         assert other.hits == []  # the other host was never asked
     assert result.returncode == 1, result.stderr  # README: 1 when a source failed
     assert result.max_rss_mb < MAX_RSS_MB, result.max_rss_mb
     demo_ids_all_stored(config, reference)
-    assert result.stderr.strip().splitlines()[-1].startswith("earful: 5 problem(s) in run 1")
+    assert result.stderr.strip().splitlines()[-1].startswith("earful: 7 problem(s) in run 1")
     runs = {r[0]: r[1:] for r in rows(
         config, "SELECT target, status, message, duration_s FROM source_runs "
-        "WHERE target LIKE '%hostile%' OR target LIKE '%slow%' OR target LIKE '%777'")}
+        "WHERE target LIKE '%hostile%' OR target LIKE '%slow%' OR target LIKE '%777' "
+        "OR target = 'r/bomb/new'")}
     by = {name: next(v for k, v in runs.items() if name in k)
-          for name in ("bomb.xml", "huge", "slow", "1555000777", "moved-feed", "moved-page")}
+          for name in ("bomb.xml", "huge", "larkspur slow", "1555000777", "moved-feed",
+                       "moved-page", "r/bomb/new", "r/slow/new")}
     assert by["bomb.xml"][:1] == ("error",) and "response too large" in by["bomb.xml"][1]
     assert "more than 10,000,000 bytes (decoded)" in by["bomb.xml"][1]
     assert by["huge"][0] == "error" and "response too large" in by["huge"][1]
-    for slow in ("slow", "1555000777"):
+    # PRAW's own transport has the same caps.
+    assert by["r/bomb/new"][0] == "error"
+    assert "response too large: more than 10,000,000 bytes" in by["r/bomb/new"][1]
+    for slow in ("larkspur slow", "1555000777", "r/slow/new"):
         status, message, duration = by[slow]
         assert status == "error" and "no complete answer within 3 s" in message, message
         assert duration < 3 * 3, duration  # cut at its 3 s deadline, not retried
