@@ -27,8 +27,12 @@ from pathlib import Path
 
 import pytest
 
+from collectors.base import Collector, Mention
+from earful import db as store
+from earful import pipeline
 from tests import test_crash_safety as crash
 from tests import test_faults as faults
+from tests.conftest import make_config
 from tests.helpers import Site
 from tests.test_collect_googleplay import review as play_review
 from tests.test_collect_googleplay import wire_answer, wire_review
@@ -479,3 +483,58 @@ url = "{server.url}/hostile/100k.xml"
                               "'%100k.xml'")}
     assert ids == {f"tag:n,1:{i}" for i in range(1000)}
 
+
+
+# --- the save path ----------------------------------------------------------------------
+class Scripted(Collector):
+    """A source whose answers are given: the store and the pipeline around it are real."""
+
+    def __init__(self, source: str, mentions: list[Mention], then: Exception | None) -> None:
+        super().__init__()
+        self.source, self.mentions, self.then = source, mentions, then
+
+    def collect(self, target, cursor):
+        yield from self.mentions
+        if self.then is not None:
+            raise self.then
+
+
+def scripted(source: str, native_id: str, created_at: str | None = "2026-11-20T09:00:00Z",
+             title: str = "Larkspur") -> Mention:
+    return Mention(source=source, native_id=native_id, kind="review", target="t",
+                   created_at=created_at, title=title)
+
+
+def test_a_mention_the_store_refuses_costs_only_itself_and_the_next_source_runs(tmp_path):
+    config = make_config(tmp_path, '''
+[[brands.sources]]
+type = "schemaorg"
+url = "https://a.example/"
+
+[[brands.sources]]
+type = "schemaorg"
+url = "https://b.example/"
+''')
+    first = Scripted("alpha", [scripted("alpha", "1"), scripted("alpha", "2", created_at=None),
+                               scripted("alpha", "3", title=f"cut {CUT}")],
+                     then=ValueError("a parser bug after three items"))
+    second = Scripted("beta", [scripted("beta", "1")], then=None)
+    pairs = iter([[(first, "https://a.example/")], [(second, "https://b.example/")]])
+    db = store.connect(config.database)
+    try:
+        run_id = store.start_run(db, "collect", os.getpid())
+        result = pipeline.collect(db, config, run_id, lambda *args: next(pairs))
+        stored = {r[0]: r[1] for r in db.execute("SELECT id, title FROM mentions")}
+        runs = dict(db.execute("SELECT source, status || ': ' || coalesce(message, '') "
+                               "FROM source_runs"))
+    finally:
+        db.close()
+    assert stored == {"alpha:1": "Larkspur", "alpha:3": "cut \ufffd", "beta:1": "Larkspur"}
+    assert result.failures == [
+        "Larkspur: alpha https://a.example/: ValueError: a parser bug after three items"]
+    assert runs["alpha"].startswith("error: alpha https://a.example/: ValueError: a parser bug "
+                                    "after three items; "
+                                    "1 item(s) skipped, first: item '2': not stored: "
+                                    "IntegrityError: NOT NULL constraint failed"), runs
+    assert "alpha:3: title: invalid characters" in runs["alpha"]
+    assert runs["beta"] == "ok: ", runs
