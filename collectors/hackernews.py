@@ -72,7 +72,8 @@ class HackerNewsCollector(Collector):
                 if created > int(cursor.get("newest_i") or 0):
                     cursor["newest_i"] = created
                 yield mention
-            pages = int(data.get("nbPages") or 0)
+            pages = data.get("nbPages")
+            pages = pages if isinstance(pages, int) and not isinstance(pages, bool) else 0
             page += 1
         if page < pages:
             self.stats.notes.append(f"stopped at the page cap ({self.max_pages} pages)")

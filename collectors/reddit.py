@@ -24,6 +24,7 @@ import prawcore
 import requests
 
 from .base import Collector, CollectorError, Mention, time_field
+from .http import DeadlineExceeded, ResponseTooLarge
 from .text import html_to_text
 
 log = logging.getLogger(__name__)
@@ -260,6 +261,8 @@ def reddit_error(exc: prawcore.exceptions.PrawcoreException, target: str) -> Red
         return RedditError(f"OAuth failed: {exc.error} {exc.description or ''}".strip(),
                            source=SOURCE, url=url, status=status)
     if isinstance(exc, prawcore.exceptions.RequestException):
-        return RedditError(f"request failed: {exc.original_exception}", source=SOURCE,
-                           url=url)
+        original = exc.original_exception
+        hint = {ResponseTooLarge: "response too large: ", DeadlineExceeded: "too slow: "}.get(
+            type(original), "request failed: ")
+        return RedditError(f"{hint}{original}", source=SOURCE, url=url)
     return RedditError(f"{type(exc).__name__}: {exc}", source=SOURCE, url=url, status=status)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+
+import pytest
 import requests
 import responses
 
@@ -215,3 +220,112 @@ def test_retry_after_parsing():
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+
+
+# --- bounded: redirects, size, deadlines --------------------------------------------------
+@responses.activate
+def test_a_redirect_on_the_same_host_is_followed_and_an_https_upgrade_too():
+    responses.get("http://reviews.example/old", status=301,
+                  headers={"Location": "https://reviews.example/new"})
+    responses.get("https://reviews.example/new", status=302, headers={"Location": "/newer"})
+    responses.get("https://reviews.example/newer", body="here")
+    stats = CollectStats()
+    assert get(fetcher(), "http://reviews.example/old", stats).text == "here"
+    assert stats.requests == 3
+
+
+@responses.activate
+def test_a_redirect_to_another_host_or_port_is_an_error_naming_both_urls():
+    for elsewhere in ("https://evil.example/feed", "https://reviews.example:8443/feed"):
+        responses.get(URL, status=302, headers={"Location": elsewhere})
+        exc = raised(fetcher())
+        assert f"redirected from {URL} to {elsewhere}: another host, not followed" in str(exc)
+        responses.reset()
+
+
+@responses.activate
+def test_redirect_hosts_lets_a_redirect_through():
+    responses.get(URL, status=302, headers={"Location": "https://cdn.example/acme"})
+    responses.get("https://cdn.example/acme", body="moved")
+    assert get(fetcher(redirect_hosts=["CDN.example"])).text == "moved"
+
+
+@responses.activate
+def test_a_redirect_to_a_path_robots_txt_disallows_is_not_fetched(caplog):
+    responses.get("https://reviews.example/robots.txt", body="User-agent: *\nDisallow: /x\n")
+    responses.get(URL, status=302, headers={"Location": "/x/acme"})
+    stats = CollectStats()
+    assert get(fetcher(respect_robots=True), URL, stats) is None
+    assert stats.skipped_robots == 1
+    assert [c.request.url for c in responses.calls] == [
+        "https://reviews.example/robots.txt", URL]
+    assert "redirects to https://reviews.example/x/acme, which robots.txt disallows" in \
+        caplog.text
+
+
+@responses.activate
+def test_a_post_answered_303_goes_on_as_a_get_without_the_body():
+    responses.post(URL, status=303, headers={"Location": URL + "/result"})
+    responses.get(URL + "/result", body="done")
+    f = fetcher()
+    assert f.post(URL, data={"q": "1"}, stats=CollectStats(), source="test").text == "done"
+    assert responses.calls[1].request.method == "GET" and not responses.calls[1].request.body
+
+
+@responses.activate
+def test_a_body_over_the_cap_is_refused_and_not_retried():
+    responses.get(URL, body=b"x" * 2001)
+    stats = CollectStats()
+    exc = raised(fetcher(max_bytes=2000), stats=stats)
+    assert "response too large" in str(exc) and "2,000" in str(exc)
+    assert stats.http_errors["too_large"] == 1 and len(responses.calls) == 1
+    responses.replace(responses.GET, URL, body=b"x" * 2000)
+    assert len(get(fetcher(max_bytes=2000)).content) == 2000
+
+
+@responses.activate
+def test_the_source_deadline_counts_waits_and_ends_the_source():
+    responses.get(URL, status=503)
+    clock = FakeClock()
+    stats = CollectStats()
+    exc = raised(fetcher(clock, max_retries=5, backoff_seconds=4,
+                         source_deadline_seconds=10), stats=stats)
+    # 4 s, then 8 s would pass the 10 s: the source stops instead of sleeping
+    assert clock.sleeps == [4]
+    assert "would pass the source deadline of 10 s" in str(exc)
+    responses.replace(responses.GET, URL, body="ok")
+    clock.now += 7  # 11 s since the source's first request: even a quick answer is not asked
+    exc = raised(fetcher(clock, source_deadline_seconds=10), stats=stats)
+    assert "source deadline of 10 s reached after 2 requests" in str(exc)
+
+
+@pytest.fixture
+def trickling():
+    """A server that sends its headers and then one byte a second."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+                while not stop.wait(1):
+                    conn.sendall(b"x")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+    stop.set()
+    listener.close()
+    thread.join(5)
+
+
+def test_a_trickling_server_is_cut_off_at_the_request_deadline(trickling):
+    stats = CollectStats()
+    exc = raised(fetcher(request_deadline_seconds=1.5, read_timeout=30, max_retries=3),
+                 trickling, stats)
+    # Each byte arrives well within the read timeout; only the total deadline stops it.
+    assert "too slow: no complete answer within 1.5 s" in str(exc)
+    assert stats.requests == 1 and stats.http_errors["deadline"] == 1  # not retried

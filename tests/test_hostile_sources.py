@@ -27,8 +27,12 @@ from pathlib import Path
 
 import pytest
 
+from collectors.base import Collector, Mention
+from earful import db as store
+from earful import pipeline
 from tests import test_crash_safety as crash
 from tests import test_faults as faults
+from tests.conftest import make_config
 from tests.helpers import Site
 from tests.test_collect_googleplay import review as play_review
 from tests.test_collect_googleplay import wire_answer, wire_review
@@ -341,8 +345,8 @@ def hostile_responses(bomb: bytes, elsewhere: str):
     def answer(handler, path, query) -> bool:
         if path == "/robots.txt":
             handler._send(200, "User-agent: *\nDisallow: /private\n", "text/plain")
-        elif path == "/hostile/bomb.xml":
-            handler._send(200, bomb, "application/rss+xml", {"Content-Encoding": "gzip"})
+        elif path in ("/hostile/bomb.xml", "/r/bomb/new"):
+            handler._send(200, bomb, "application/json", {"Content-Encoding": "gzip"})
         elif path == "/hostile/huge":  # 50 MB, no Content-Length: only counting stops it
             handler.send_response(200)
             handler.send_header("Content-Type", "text/html")
@@ -353,7 +357,7 @@ def hostile_responses(bomb: bytes, elsewhere: str):
                 for _ in range(50_000_000 // len(block)):
                     handler.wfile.write(block)
             handler.close_connection = True
-        elif path.startswith("/hostile/trickle-body"):
+        elif path.startswith(("/hostile/trickle-body", "/r/slow/new")):
             handler.send_response(200)
             handler.send_header("Content-Type", "application/json")
             handler.send_header("Content-Length", "1000")
@@ -361,6 +365,8 @@ def hostile_responses(bomb: bytes, elsewhere: str):
             trickle(handler, b'{"hits": [' + b" " * 990 + b"]}")
         elif path.startswith("/hostile/trickle-headers"):
             trickle(handler, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" * 20)
+        elif path in ("/r/bomb/comments/", "/r/slow/comments/"):
+            handler._send(200, json.dumps(reddit_listing()), "application/json")
         elif path == "/hostile/moved-feed":
             handler._send(302, "", "text/plain", {"Location": f"{elsewhere}/feed"})
         elif path == "/hostile/moved-page":
@@ -407,22 +413,33 @@ url = "{url}/hostile/moved-feed"
 [[brands.sources]]
 type = "schemaorg"
 url = "{url}/hostile/moved-page"
+
+[[brands.sources]]
+type = "reddit"
+search = false
+subreddits = ["bomb", "slow"]
+comments = false
 ''')
         result = measured_run(config, deadline=240)
         assert other.hits == []  # the other host was never asked
     assert result.returncode == 1, result.stderr  # README: 1 when a source failed
     assert result.max_rss_mb < MAX_RSS_MB, result.max_rss_mb
     demo_ids_all_stored(config, reference)
-    assert result.stderr.strip().splitlines()[-1].startswith("earful: 5 problem(s) in run 1")
+    assert result.stderr.strip().splitlines()[-1].startswith("earful: 7 problem(s) in run 1")
     runs = {r[0]: r[1:] for r in rows(
         config, "SELECT target, status, message, duration_s FROM source_runs "
-        "WHERE target LIKE '%hostile%' OR target LIKE '%slow%' OR target LIKE '%777'")}
+        "WHERE target LIKE '%hostile%' OR target LIKE '%slow%' OR target LIKE '%777' "
+        "OR target = 'r/bomb/new'")}
     by = {name: next(v for k, v in runs.items() if name in k)
-          for name in ("bomb.xml", "huge", "slow", "1555000777", "moved-feed", "moved-page")}
+          for name in ("bomb.xml", "huge", "larkspur slow", "1555000777", "moved-feed",
+                       "moved-page", "r/bomb/new", "r/slow/new")}
     assert by["bomb.xml"][:1] == ("error",) and "response too large" in by["bomb.xml"][1]
     assert "more than 10,000,000 bytes (decoded)" in by["bomb.xml"][1]
     assert by["huge"][0] == "error" and "response too large" in by["huge"][1]
-    for slow in ("slow", "1555000777"):
+    # PRAW's own transport has the same caps.
+    assert by["r/bomb/new"][0] == "error"
+    assert "response too large: more than 10,000,000 bytes" in by["r/bomb/new"][1]
+    for slow in ("larkspur slow", "1555000777", "r/slow/new"):
         status, message, duration = by[slow]
         assert status == "error" and "no complete answer within 3 s" in message, message
         assert duration < 3 * 3, duration  # cut at its 3 s deadline, not retried
@@ -466,3 +483,58 @@ url = "{server.url}/hostile/100k.xml"
                               "'%100k.xml'")}
     assert ids == {f"tag:n,1:{i}" for i in range(1000)}
 
+
+
+# --- the save path ----------------------------------------------------------------------
+class Scripted(Collector):
+    """A source whose answers are given: the store and the pipeline around it are real."""
+
+    def __init__(self, source: str, mentions: list[Mention], then: Exception | None) -> None:
+        super().__init__()
+        self.source, self.mentions, self.then = source, mentions, then
+
+    def collect(self, target, cursor):
+        yield from self.mentions
+        if self.then is not None:
+            raise self.then
+
+
+def scripted(source: str, native_id: str, created_at: str | None = "2026-11-20T09:00:00Z",
+             title: str = "Larkspur") -> Mention:
+    return Mention(source=source, native_id=native_id, kind="review", target="t",
+                   created_at=created_at, title=title)
+
+
+def test_a_mention_the_store_refuses_costs_only_itself_and_the_next_source_runs(tmp_path):
+    config = make_config(tmp_path, '''
+[[brands.sources]]
+type = "schemaorg"
+url = "https://a.example/"
+
+[[brands.sources]]
+type = "schemaorg"
+url = "https://b.example/"
+''')
+    first = Scripted("alpha", [scripted("alpha", "1"), scripted("alpha", "2", created_at=None),
+                               scripted("alpha", "3", title=f"cut {CUT}")],
+                     then=ValueError("a parser bug after three items"))
+    second = Scripted("beta", [scripted("beta", "1")], then=None)
+    pairs = iter([[(first, "https://a.example/")], [(second, "https://b.example/")]])
+    db = store.connect(config.database)
+    try:
+        run_id = store.start_run(db, "collect", os.getpid())
+        result = pipeline.collect(db, config, run_id, lambda *args: next(pairs))
+        stored = {r[0]: r[1] for r in db.execute("SELECT id, title FROM mentions")}
+        runs = dict(db.execute("SELECT source, status || ': ' || coalesce(message, '') "
+                               "FROM source_runs"))
+    finally:
+        db.close()
+    assert stored == {"alpha:1": "Larkspur", "alpha:3": "cut \ufffd", "beta:1": "Larkspur"}
+    assert result.failures == [
+        "Larkspur: alpha https://a.example/: ValueError: a parser bug after three items"]
+    assert runs["alpha"].startswith("error: alpha https://a.example/: ValueError: a parser bug "
+                                    "after three items; "
+                                    "1 item(s) skipped, first: item '2': not stored: "
+                                    "IntegrityError: NOT NULL constraint failed"), runs
+    assert "alpha:3: title: invalid characters" in runs["alpha"]
+    assert runs["beta"] == "ok: ", runs
