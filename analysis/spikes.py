@@ -167,24 +167,39 @@ def thresholds(params: dict[str, Any] | None = None,
                state: dict[str, Any] | None = None) -> dict[str, float]:
     """Decision thresholds for the budget: the analytic ones (a floor), raised to where the
     series' own past statistics would have passed about budget-many times when a state is
-    given. The fits are refreshed once a day, so this costs a few logarithms."""
+    given."""
     p = _params(params)
-    floor = floors(p)
-    if state is None or not p["calibrate"]:
-        return floor
+    return _limits(state, p) if state is not None else floors(p)
+
+
+# Parameters the thresholds depend on: the cached ones are refitted when any changes.
+_LIMIT_KEYS = ("false_alarms_per_month", "bucket_hours", "cusum_offset", "share_offset",
+               "tail_factor", "share_test", "burst_test", "calibrate", "calibration_prior",
+               "calibration_prior_days")
+
+
+def _limits(state: dict[str, Any], p: dict[str, Any]) -> dict[str, float]:
+    # Cached in the state until the next day's refit (or other settings): a few logs per
+    # bucket were a third of the detector's cost.
     cal = state["cal"]
-    tests = 1 + bool(p["share_test"]) + bool(p["burst_test"])
-    rate = calibration.daily_rate(p["false_alarms_per_month"], tests)
-    floor_stats = (floor["cusum"], floor["share"], -math.log(floor["tail"]))
-    out = {}
-    for i, name in enumerate(STATISTICS):
-        fit = cal["fit"][i]
-        own = calibration.level(fit, rate) if fit else None
-        out[name] = calibration.blend(floor_stats[i],
-                                      floor_stats[i] + p["calibration_prior"][i], own,
-                                      len(cal["maxima"][i]), p["calibration_prior_days"])
-    out["tail"] = math.exp(-out["tail"])
+    key = [list(v) if isinstance(v, tuple) else v for v in (p[k] for k in _LIMIT_KEYS)]
+    if cal.get("limits") and cal.get("key") == key:
+        return cal["limits"]
+    floor = floors(p)
+    out = dict(floor)
+    if p["calibrate"]:
+        tests = 1 + bool(p["share_test"]) + bool(p["burst_test"])
+        rate = calibration.daily_rate(p["false_alarms_per_month"], tests)
+        floor_stats = (floor["cusum"], floor["share"], -math.log(floor["tail"]))
+        for i, name in enumerate(STATISTICS):
+            fit = cal["fit"][i]
+            own = calibration.level(fit, rate) if fit else None
+            out[name] = calibration.blend(floor_stats[i],
+                                          floor_stats[i] + p["calibration_prior"][i], own,
+                                          len(cal["maxima"][i]), p["calibration_prior_days"])
+        out["tail"] = math.exp(-out["tail"])
     out["days"] = len(cal["maxima"][0])
+    cal["limits"], cal["key"] = out, key
     return out
 
 
@@ -202,6 +217,7 @@ def _record(state: dict[str, Any], p: dict[str, Any], tail_p: float, warm: bool)
                 del cal["maxima"][i][:-calibration.HISTORY_DAYS]
         cal["day"], cal["current"], cal["seen"] = day, [0.0, 0.0, 0.0], 0
         cal["fit"] = [calibration.fit_maxima(m, p["calibration_tail"]) for m in cal["maxima"]]
+        cal["limits"] = None
     # Buckets inside an open episode say nothing of the noise (and their statistics are
     # capped); the bucket that opens one does: it is the top of that day's statistics. A day
     # counts when at least half of it was observed so.
@@ -273,7 +289,7 @@ def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
     if "cal" not in state:
         migrate_state(state)
     e = _Expectation(state, p, hour, dow, n)
-    limits = thresholds(p, state)
+    limits = _limits(state, p)
     fired, tail_p = _test(state, p, e, n, y, limits) if warm else ([], 1.0)
     _record(state, p, tail_p, warm)
     numbers = _numbers(state, e, n, y, tail_p, limits)
