@@ -87,13 +87,17 @@ def fit_maxima(maxima: list[float], tail: str = "middle") -> list[float] | None:
     """
     if len(maxima) < MIN_DAYS:
         return None
-    xs = sorted(maxima)
+    xs = sorted(abs(x) for x in maxima)
     x50, x75 = _quantile(xs, 0.5), _quantile(xs, 0.75)
     if tail == "upper":
-        above = [x - x75 for x in xs if x > x75]
+        # Exponential excess with censoring: a day that opened an episode (kept negative)
+        # adds its excess but is not counted as observed, the maximum-likelihood scale.
+        above = [(abs(x) - x75, x >= 0) for x in maxima if abs(x) > x75]
+        observed = sum(1 for _, seen in above if seen)
         if not above:
             return [x75, 0.0, 0.0]
-        return [round(x75, 4), round(sum(above) / len(above), 4), round(len(above) / len(xs), 4)]
+        scale = sum(e for e, _ in above) / max(observed, 1)
+        return [round(x75, 4), round(scale, 4), round(len(above) / len(xs), 4)]
     scale = max(0.0, (x75 - x50) / (_G75 - _G50))
     return [round(x50 - _G50 * scale, 4), round(scale, 4)]  # a list: JSON round-trips it
 

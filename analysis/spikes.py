@@ -135,7 +135,7 @@ STATISTICS = ("cusum", "share", "tail")  # volume CUSUM, share CUSUM, -ln p of t
 
 def new_calibration() -> dict[str, Any]:
     """Daily maxima of each test statistic over the series' recent past (``calibration``)."""
-    return {"day": 0, "current": [0.0, 0.0, 0.0], "seen": 0,
+    return {"day": 0, "current": [0.0, 0.0, 0.0], "seen": 0, "censored": [False] * 3,
             "maxima": [[], [], []], "fit": [None, None, None]}
 
 
@@ -211,16 +211,24 @@ def _record(state: dict[str, Any], p: dict[str, Any], tail_p: float, warm: bool)
     cal = state["cal"]
     day = state["t"] // max(1, round(24.0 / p["bucket_hours"]))
     if day != cal["day"]:
-        if cal["seen"] * 2 >= max(1, round(24.0 / p["bucket_hours"])):
+        # A day counts when at least half of it was observed outside episodes, or when it
+        # opened one (else every alerting day would drop out and the fit would learn only
+        # the quiet ones).
+        if cal["seen"] * 2 >= max(1, round(24.0 / p["bucket_hours"])) or any(
+                cal.get("censored", ())):
             for i, value in enumerate(cal["current"]):
-                cal["maxima"][i].append(round(value, 2))
+                # A day whose statistic opened an episode only says "at least this much"
+                # (the evidence restarts at 0 and the episode's buckets are left out): it is
+                # kept negative, a censored value (calibration.fit_maxima).
+                censored = cal.get("censored", [False] * 3)[i] and value > 0
+                cal["maxima"][i].append(-round(value, 2) if censored else round(value, 2))
                 del cal["maxima"][i][:-calibration.HISTORY_DAYS]
         cal["day"], cal["current"], cal["seen"] = day, [0.0, 0.0, 0.0], 0
+        cal["censored"] = [False, False, False]
         cal["fit"] = [calibration.fit_maxima(m, p["calibration_tail"]) for m in cal["maxima"]]
         cal["limits"] = None
     # Buckets inside an open episode say nothing of the noise (and their statistics are
-    # capped); the bucket that opens one does: it is the top of that day's statistics. A day
-    # counts when at least half of it was observed so.
+    # capped); the bucket that opens one does: it is the top of that day's statistics.
     if not warm or state["episode"] is not None:
         return
     cal["seen"] += 1
@@ -295,6 +303,11 @@ def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
     numbers = _numbers(state, e, n, y, tail_p, limits)
     if state["episode"] is None:
         events = _maybe_open(state, p, bucket_at, fired, limits, numbers)
+        if events:
+            state["cal"]["censored"] = [a or b for a, b in zip(
+                state["cal"].get("censored", [False] * 3),
+                ("negative-volume" in fired, "negative-share" in fired,
+                 "negative-burst" in fired), strict=True)]
     else:
         events = _follow_episode(state, p, e, bucket_at, n, y, fired, limits, numbers)
     if state["episode"] is None and not events:
