@@ -211,11 +211,12 @@ def _record(state: dict[str, Any], p: dict[str, Any], tail_p: float, warm: bool)
     cal = state["cal"]
     day = state["t"] // max(1, round(24.0 / p["bucket_hours"]))
     if day != cal["day"]:
-        # A day counts when at least half of it was observed outside episodes, or when it
-        # opened one (else every alerting day would drop out and the fit would learn only
-        # the quiet ones).
-        if cal["seen"] * 2 >= max(1, round(24.0 / p["bucket_hours"])) or any(
-                cal.get("censored", ())):
+        # A day counts when at least half of it was observed outside episodes. Fitting the
+        # top ("upper"), a day that opened one counts too, else every alerting day would drop
+        # out and the fit would learn only the quiet ones; fitting the middle, it does not:
+        # those are the storm days the middle must not see.
+        alerted = p["calibration_tail"] == "upper" and any(cal.get("censored", ()))
+        if cal["seen"] * 2 >= max(1, round(24.0 / p["bucket_hours"])) or alerted:
             for i, value in enumerate(cal["current"]):
                 # A day whose statistic opened an episode only says "at least this much"
                 # (the evidence restarts at 0 and the episode's buckets are left out): it is
