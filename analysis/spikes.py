@@ -135,7 +135,7 @@ STATISTICS = ("cusum", "share", "tail")  # volume CUSUM, share CUSUM, -ln p of t
 
 def new_calibration() -> dict[str, Any]:
     """Daily maxima of each test statistic over the series' recent past (``calibration``)."""
-    return {"day": 0, "current": [0.0, 0.0, 0.0], "seen": 0,
+    return {"day": 0, "current": [0.0, 0.0, 0.0], "seen": 0, "censored": [False] * 3,
             "maxima": [[], [], []], "fit": [None, None, None]}
 
 
@@ -167,24 +167,39 @@ def thresholds(params: dict[str, Any] | None = None,
                state: dict[str, Any] | None = None) -> dict[str, float]:
     """Decision thresholds for the budget: the analytic ones (a floor), raised to where the
     series' own past statistics would have passed about budget-many times when a state is
-    given. The fits are refreshed once a day, so this costs a few logarithms."""
+    given."""
     p = _params(params)
-    floor = floors(p)
-    if state is None or not p["calibrate"]:
-        return floor
+    return _limits(state, p) if state is not None else floors(p)
+
+
+# Parameters the thresholds depend on: the cached ones are refitted when any changes.
+_LIMIT_KEYS = ("false_alarms_per_month", "bucket_hours", "cusum_offset", "share_offset",
+               "tail_factor", "share_test", "burst_test", "calibrate", "calibration_prior",
+               "calibration_prior_days")
+
+
+def _limits(state: dict[str, Any], p: dict[str, Any]) -> dict[str, float]:
+    # Cached in the state until the next day's refit (or other settings): a few logs per
+    # bucket were a third of the detector's cost.
     cal = state["cal"]
-    tests = 1 + bool(p["share_test"]) + bool(p["burst_test"])
-    rate = calibration.daily_rate(p["false_alarms_per_month"], tests)
-    floor_stats = (floor["cusum"], floor["share"], -math.log(floor["tail"]))
-    out = {}
-    for i, name in enumerate(STATISTICS):
-        fit = cal["fit"][i]
-        own = calibration.level(fit, rate) if fit else None
-        out[name] = calibration.blend(floor_stats[i],
-                                      floor_stats[i] + p["calibration_prior"][i], own,
-                                      len(cal["maxima"][i]), p["calibration_prior_days"])
-    out["tail"] = math.exp(-out["tail"])
+    key = [list(v) if isinstance(v, tuple) else v for v in (p[k] for k in _LIMIT_KEYS)]
+    if cal.get("limits") and cal.get("key") == key:
+        return cal["limits"]
+    floor = floors(p)
+    out = dict(floor)
+    if p["calibrate"]:
+        tests = 1 + bool(p["share_test"]) + bool(p["burst_test"])
+        rate = calibration.daily_rate(p["false_alarms_per_month"], tests)
+        floor_stats = (floor["cusum"], floor["share"], -math.log(floor["tail"]))
+        for i, name in enumerate(STATISTICS):
+            fit = cal["fit"][i]
+            own = calibration.level(fit, rate) if fit else None
+            out[name] = calibration.blend(floor_stats[i],
+                                          floor_stats[i] + p["calibration_prior"][i], own,
+                                          len(cal["maxima"][i]), p["calibration_prior_days"])
+        out["tail"] = math.exp(-out["tail"])
     out["days"] = len(cal["maxima"][0])
+    cal["limits"], cal["key"] = out, key
     return out
 
 
@@ -196,15 +211,25 @@ def _record(state: dict[str, Any], p: dict[str, Any], tail_p: float, warm: bool)
     cal = state["cal"]
     day = state["t"] // max(1, round(24.0 / p["bucket_hours"]))
     if day != cal["day"]:
-        if cal["seen"] * 2 >= max(1, round(24.0 / p["bucket_hours"])):
+        # A day counts when at least half of it was observed outside episodes. Fitting the
+        # top ("upper"), a day that opened one counts too, else every alerting day would drop
+        # out and the fit would learn only the quiet ones; fitting the middle, it does not:
+        # those are the storm days the middle must not see.
+        alerted = p["calibration_tail"] == "upper" and any(cal.get("censored", ()))
+        if cal["seen"] * 2 >= max(1, round(24.0 / p["bucket_hours"])) or alerted:
             for i, value in enumerate(cal["current"]):
-                cal["maxima"][i].append(round(value, 2))
+                # A day whose statistic opened an episode only says "at least this much"
+                # (the evidence restarts at 0 and the episode's buckets are left out): it is
+                # kept negative, a censored value (calibration.fit_maxima).
+                censored = cal.get("censored", [False] * 3)[i] and value > 0
+                cal["maxima"][i].append(-round(value, 2) if censored else round(value, 2))
                 del cal["maxima"][i][:-calibration.HISTORY_DAYS]
         cal["day"], cal["current"], cal["seen"] = day, [0.0, 0.0, 0.0], 0
+        cal["censored"] = [False, False, False]
         cal["fit"] = [calibration.fit_maxima(m, p["calibration_tail"]) for m in cal["maxima"]]
+        cal["limits"] = None
     # Buckets inside an open episode say nothing of the noise (and their statistics are
-    # capped); the bucket that opens one does: it is the top of that day's statistics. A day
-    # counts when at least half of it was observed so.
+    # capped); the bucket that opens one does: it is the top of that day's statistics.
     if not warm or state["episode"] is not None:
         return
     cal["seen"] += 1
@@ -273,12 +298,17 @@ def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
     if "cal" not in state:
         migrate_state(state)
     e = _Expectation(state, p, hour, dow, n)
-    limits = thresholds(p, state)
+    limits = _limits(state, p)
     fired, tail_p = _test(state, p, e, n, y, limits) if warm else ([], 1.0)
     _record(state, p, tail_p, warm)
     numbers = _numbers(state, e, n, y, tail_p, limits)
     if state["episode"] is None:
         events = _maybe_open(state, p, bucket_at, fired, limits, numbers)
+        if events:
+            state["cal"]["censored"] = [a or b for a, b in zip(
+                state["cal"].get("censored", [False] * 3),
+                ("negative-volume" in fired, "negative-share" in fired,
+                 "negative-burst" in fired), strict=True)]
     else:
         events = _follow_episode(state, p, e, bucket_at, n, y, fired, limits, numbers)
     if state["episode"] is None and not events:
