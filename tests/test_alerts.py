@@ -7,6 +7,7 @@ Delivery through a real SMTP server is in test_smtp.py; here alerts go to the .e
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import email
 import html
@@ -25,6 +26,7 @@ from collectors.base import Mention
 from earful import db as store
 from earful import digest, pipeline
 from earful.alerts import alert_stage, queue_alert
+from earful.config import Subscriber
 from tests.conftest import NOW, ROOT, make_config
 from tests.helpers import chromium
 from tests.test_stages import demo_mentions
@@ -54,6 +56,13 @@ def prepared_db(_demo_file):
         shutil.copy(_demo_file, tmp_path / "earful.db")
         return store.connect(tmp_path / "earful.db")
     return make
+
+
+def with_alerts(config, **changes):
+    """The config with some [alerts] keys changed (config sections are frozen)."""
+    if "subscribers" in changes:
+        changes["subscribers"] = tuple(Subscriber(**s) for s in changes["subscribers"])
+    return dataclasses.replace(config, alerts=dataclasses.replace(config.alerts, **changes))
 
 
 def hostile_episode(config):
@@ -133,8 +142,8 @@ def test_the_email_goes_out_without_the_complaints_when_terms_fail(tmp_path, pre
 
 def test_dry_run_prints_and_writes_nothing(tmp_path, prepared_db):
     config = make_config(tmp_path)
-    config.alerts["subscribers"] = [{"email": "weekly@example.com", "mode": "digest",
-                                     "digest": "weekly"}]
+    config = with_alerts(config, subscribers=[{"email": "weekly@example.com", "mode": "digest",
+                                               "digest": "weekly"}])
     db = prepared_db(tmp_path)
     before = db.execute("SELECT id, status, attempts FROM alerts ORDER BY id").fetchall()
     printed: list[str] = []
@@ -148,7 +157,7 @@ def test_dry_run_prints_and_writes_nothing(tmp_path, prepared_db):
 
 def test_the_closing_note_is_optional_and_replies_in_the_thread(tmp_path):
     config = make_config(tmp_path)
-    config.alerts["send_closing_note"] = True
+    config = with_alerts(config, send_closing_note=True)
     db = store.connect(config.database)
     with db.atomic():
         store.save_mentions(db, "Larkspur", demo_mentions(NOW - dt.timedelta(days=3)))
@@ -180,7 +189,7 @@ SUBSCRIBERS = [
 
 def test_digests_go_once_per_period_to_who_asked_for_them(tmp_path, prepared_db):
     config = make_config(tmp_path)
-    config.alerts["subscribers"] = SUBSCRIBERS
+    config = with_alerts(config, subscribers=SUBSCRIBERS)
     db = prepared_db(tmp_path)
     alert_stage(db, config, now=NOW)  # Monday 09:00: yesterday's and last week's are due
     alert_stage(db, config, now=NOW + dt.timedelta(hours=2))  # same periods: nothing new
@@ -212,7 +221,7 @@ def test_digests_go_once_per_period_to_who_asked_for_them(tmp_path, prepared_db)
 
 def test_instant_subscribers_get_episode_alerts(tmp_path):
     config = make_config(tmp_path)
-    config.alerts["subscribers"] = SUBSCRIBERS
+    config = with_alerts(config, subscribers=SUBSCRIBERS)
     db = hostile_episode(config)
     assert json.loads(db.execute("SELECT recipients FROM alerts").fetchone()[0]) == [
         "lead@example.com", "both@example.com", "instant@example.com"]
@@ -281,7 +290,7 @@ def test_a_failing_source_gives_one_email_per_streak_and_one_on_recovery(tmp_pat
 
 def test_health_emails_can_be_switched_off(tmp_path):
     config = make_config(tmp_path)
-    config.alerts["health_alerts"] = False
+    config = with_alerts(config, health_alerts=False)
     db = store.connect(config.database)
     for hour in (7, 8, 9):
         record(db, "error", f"2026-11-22T0{hour}:00:00Z", message="down")

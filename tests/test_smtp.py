@@ -7,6 +7,7 @@ then up, overlapping alert stages, and a process killed right after the server a
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import io
 import json
@@ -70,6 +71,11 @@ def inbox():
     if handler.release:
         handler.release.set()
     controller.stop()
+
+
+def trusting(config, cert: Path):
+    """The config with [smtp] ca_file set to the test's certificate (sections are frozen)."""
+    return dataclasses.replace(config, smtp=dataclasses.replace(config.smtp, ca_file=str(cert)))
 
 
 def smtp_config(tmp_path: Path, port: int, security: str = "none", username: str = "",
@@ -236,7 +242,7 @@ def test_tls_with_authentication_against_a_trusted_self_signed_server(
         sent, failures = alert_stage(db, config)
         assert sent == 0 and len(failures) == 1 and "CERTIFICATE_VERIFY_FAILED" in failures[0]
         assert handler.messages == [] and pending_ids(db)
-        config.smtp["ca_file"] = str(cert)  # the [smtp] ca_file key
+        config = trusting(config, cert)  # the [smtp] ca_file key
         assert alert_stage(db, config) == (1, [])
         assert handler.logins == ["earful"]
         assert len(handler.messages) == 1
@@ -255,7 +261,7 @@ def test_a_wrong_password_keeps_the_alert_pending(tmp_path, certificate):
     try:
         config = smtp_config(tmp_path, port, "starttls", "earful",
                              env={"EARFUL_SMTP_PASSWORD": "wrong"})
-        config.smtp["ca_file"] = str(cert)
+        config = trusting(config, cert)
         db = hostile_episode(config)
         sent, failures = alert_stage(db, config)
         assert sent == 0 and "535" in failures[0]
@@ -322,16 +328,17 @@ def test_two_overlapping_alert_stages_send_once(tmp_path, inbox):
 CRASH_AFTER_SEND = """
 import os, sys
 sys.path.insert(0, {root!r})
-from earful import alerts, config as cfg, db as store
+from earful import config as cfg, db as store
+from earful.notify import mail, stage
 import tomllib
 path = {config!r}
 config = cfg.parse(tomllib.loads(open(path).read()), path, env={{}})
-real = alerts.send_smtp
+real = mail.send_smtp
 def send_then_die(*args, **kwargs):
     real(*args, **kwargs)
     os._exit(9)  # killed after the server accepted, before the row says "sent"
-alerts.send_smtp = send_then_die
-alerts.alert_stage(store.connect(config.database), config)
+mail.send_smtp = send_then_die
+stage.alert_stage(store.connect(config.database), config)
 """
 
 
