@@ -9,6 +9,7 @@ same idempotency key, and one channel down does not hold back the others.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -192,6 +193,16 @@ def test_each_service_gets_its_documented_payload_with_the_evidence(tmp_path, re
     dump = "\n".join(db.iterdump())
     assert SECRET not in dump and "127.0.0.1" not in dump
     db.close()
+    # The chart image is served by earful's Datasette plugin, from the same database.
+    from datasette.app import Datasette
+
+    ds = Datasette([str(config.database)])
+    path = image["image_url"].removeprefix("https://earful.example.com")
+    response = asyncio.run(ds.client.get(path))
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG\r\n\x1a\n") and len(response.content) > 5000
+    missing = asyncio.run(ds.client.get("/-/earful/chart.png?database=earful&episode=nope"))
+    assert missing.status_code == 404
 
 
 def test_hostile_mention_text_stays_plain_in_slack(tmp_path, receiver):

@@ -203,3 +203,27 @@ def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> 
         expected=expected, bins=chart_bins(db, brand, episode["series"], parse_iso(end)),
         terms=window_terms(db, brand, start, end, words),
         datasette_url=links.base, database_name=links.database)
+
+
+@dataclass
+class ChartData:
+    bins: list[chart.Bin]
+    shade: tuple[dt.datetime, dt.datetime]
+    step: dt.timedelta
+
+
+def episode_chart(db: sqlite_utils.Database, episode_id: str) -> ChartData | None:
+    """The bars behind a chat card's chart image (served by the Datasette plugin): the week
+    up to the episode's end, or its last bucket while it is open -- never the wall clock."""
+    found = rows(db, "SELECT brand, series, opened_at, closed_at FROM episodes WHERE id = ?",
+                 [episode_id])
+    if not found:
+        return None
+    ep = found[0]
+    last = ep["closed_at"] or db.execute(
+        "SELECT max(bucket_at) FROM buckets WHERE brand = ? AND series = ?",
+        [ep["brand"], ep["series"]]).fetchone()[0] or ep["opened_at"]
+    step = dt.timedelta(hours=CHART_BIN_HOURS)
+    end = max(parse_iso(last), parse_iso(ep["opened_at"])) + dt.timedelta(hours=1)
+    bins = chart_bins(db, ep["brand"], ep["series"], end)
+    return ChartData(bins, (parse_iso(ep["opened_at"]), end), step)
