@@ -107,8 +107,8 @@ class _Section:
 MODES = ("instant", "digest", "both")
 FREQUENCIES = ("daily", "weekly")
 CHANNEL_TYPES = ("slack", "teams", "webhook")
-SEVERITY_TERMS = ("lawsuit", "sue", "data breach", "hacked", "food poisoning", "scam", "fraud",
-                  "recall", "class action", "injured", "unsafe")
+SEVERITY_TERMS = ("lawsuit", "sued", "data breach", "hacked", "food poisoning", "scam", "fraud",
+                  "recall", "class action", "injured")
 
 
 @dataclass(frozen=True)
@@ -557,6 +557,7 @@ STARTER = '''\
 #   Reddit: EARFUL_REDDIT_CLIENT_ID and EARFUL_REDDIT_CLIENT_SECRET (a read-only "script" app
 #           from https://www.reddit.com/prefs/apps), or a praw.ini site (reddit.praw_site).
 #   SMTP:   EARFUL_SMTP_PASSWORD when smtp.username is set.
+#   Slack/Teams/webhooks: EARFUL_<NAME>_WEBHOOK_URL for each [channels.NAME].
 
 [earful]
 database = "data/earful.db"                    # or $EARFUL_DB / --db
@@ -577,6 +578,15 @@ false_alarms_per_month = 1   # sensitivity: at most this many false alerts a mon
 recipients = ["support@example.com"]
 sender = "earful@example.com"
 outbox = "data/outbox"       # without [smtp], alerts are written here as .eml files
+
+# [[alerts.instant]]         # per-mention alerts for one brand (off unless listed)
+# brand = "Acme"
+# max_stars = 2              # a new review at or below 2 stars
+# min_score = 500            # a post with this score or more
+
+# [channels.support]         # a Slack webhook; its URL in $EARFUL_SUPPORT_WEBHOOK_URL
+# type = "slack"             # slack, teams or webhook
+# mode = "instant"           # instant, digest or both
 
 # [smtp]
 # host = "smtp.example.com"

@@ -35,7 +35,8 @@ class InstantEvidence:
 
 def _terms_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
     words = [r"\s+".join(map(re.escape, t.split())) for t in terms if t.strip()]
-    return re.compile(r"(?<!\w)(" + "|".join(words) + r")(?!\w)", re.I) if words else None
+    # Whole words, case-insensitive, a plural too ("scams"); a phrase across any whitespace.
+    return re.compile(r"(?<!\w)(?:" + "|".join(words) + r")s?(?!\w)", re.I) if words else None
 
 
 def reasons(rule: InstantRule, mention: dict[str, Any]) -> list[str]:
