@@ -325,6 +325,22 @@ def run_chromium(args: list[str], page: Path) -> subprocess.CompletedProcess:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def phone_size(msg: email.message.EmailMessage, tmp_path: Path) -> tuple[int, int]:
+    """The widest thing on the page and its height, measured by the browser in a 390 px
+    frame (headless Chromium's own window is never narrower than 500 px)."""
+    page = tmp_path / "measure.html"
+    page.write_text(
+        '<iframe id="f" style="width:390px;height:900px;border:0" srcdoc="'
+        + html.escape(browser_html(msg)) + '"></iframe><script>'
+        "document.getElementById('f').onload = function () {"
+        " var d = this.contentDocument.documentElement;"
+        " document.title = 'W' + d.scrollWidth + 'H' + d.scrollHeight; };</script>")
+    dom = run_chromium(["--window-size=600,1000", "--virtual-time-budget=5000",
+                        "--dump-dom"], page).stdout.decode()
+    width, height = map(int, re.search(r"<title>W(\d+)H(\d+)</title>", dom).groups())
+    return width, height
+
+
 def screenshot(msg: email.message.EmailMessage, out: Path, height: int = 2000) -> Path:
     page = Path(tempfile.mkdtemp()) / "email.html"
     page.write_text(browser_html(msg))
@@ -338,18 +354,7 @@ def test_the_email_fits_a_phone_screen_without_sideways_scrolling(tmp_path, prep
     db = prepared_db(tmp_path)
     alert_stage(db, config)
     msg = next(m for m in outbox(config) if ":open:" in m["X-Earful-Alert"])
-    # The widest thing on the page, measured by the browser in a 390 px frame (headless
-    # Chromium's own window is never narrower than 500 px).
-    page = tmp_path / "measure.html"
-    page.write_text(
-        '<iframe id="f" style="width:390px;height:900px;border:0" srcdoc="'
-        + html.escape(browser_html(msg)) + '"></iframe><script>'
-        "document.getElementById('f').onload = function () {"
-        " var d = this.contentDocument.documentElement;"
-        " document.title = 'W' + d.scrollWidth + 'H' + d.scrollHeight; };</script>")
-    dom = run_chromium(["--window-size=600,1000", "--virtual-time-budget=5000",
-                        "--dump-dom"], page).stdout.decode()
-    width, height = map(int, re.search(r"<title>W(\d+)H(\d+)</title>", dom).groups())
+    width, height = phone_size(msg, tmp_path)
     assert width <= 390, f"the email is {width} px wide at a 390 px phone width"
     shot = screenshot(msg, tmp_path / "email.png", height=min(height, 4000))
     from PIL import Image

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import json
+import os
 from email import policy
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from collectors.base import Mention, iso
 from earful import db as store
 from earful import pipeline
 from earful.notify.stage import alert_stage
-from tests.conftest import NOW, make_config
+from tests.conftest import NOW, ROOT, make_config
 
 SUBSCRIBER = """
 [[alerts.subscribers]]
@@ -128,3 +129,22 @@ def test_nothing_is_instant_when_the_feature_is_off(tmp_path):
     assert instant_emails(config) == []
     db.close()
     db2.close()
+
+
+def test_the_instant_email_fits_a_phone_screen(tmp_path):
+    from tests.test_alerts import phone_size, screenshot
+
+    config, db = setup(tmp_path, rule(max_stars=2))
+    alert_stage(db, config, now=NOW)
+    msg = next(m for m in instant_emails(config) if m["X-Earful-Alert"].endswith("r1"))
+    width, height = phone_size(msg, tmp_path)
+    assert width <= 390, f"the instant email is {width} px wide at a 390 px phone width"
+    if os.environ.get("EARFUL_WRITE_DOCS"):  # the README's picture of an instant alert
+        from PIL import Image, ImageOps
+
+        shot = screenshot(msg, ROOT / "docs" / "instant-alert-email.png", height=min(height, 1200))
+        with Image.open(shot) as picture:  # without the blank frame below the email
+            picture = picture.convert("RGB")
+            bottom = ImageOps.invert(picture).getbbox()[3] + 40
+            picture.crop((0, 0, picture.size[0], min(picture.size[1], bottom))).save(shot)
+    db.close()
