@@ -10,6 +10,7 @@ same idempotency key, and one channel down does not hold back the others.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from collectors.base import Mention
 from earful import db as store
 from earful import pipeline
 from earful.notify.stage import alert_stage
@@ -320,3 +322,40 @@ def test_a_webhook_url_in_the_config_file_is_refused(tmp_path):
         make_config(tmp_path, '[channels.support]\ntype = "slack"\nurl = "https://x"\n')
     with pytest.raises(ConfigError, match="set EARFUL_SUPPORT_WEBHOOK_URL"):
         make_config(tmp_path, '[channels.support]\ntype = "slack"\n')
+
+
+def test_dry_run_names_the_channels_and_posts_nothing(tmp_path, receiver):
+    config = channel_config(tmp_path, receiver.port)
+    db = hostile_episode(config)
+    printed: list[str] = []
+    assert alert_stage(db, config, dry_run=True, echo=printed.append) == (0, [])
+    assert printed[0].startswith("--- would send Larkspur/all/")
+    assert "to lead@example.com and channels hook, ops, support" in printed[0]
+    assert receiver.posts == [] and set(deliveries(db).values()) == {"pending"}
+    db.close()
+
+
+def test_per_channel_modes_instant_alerts_and_digests(tmp_path, receiver):
+    # support (Slack) wants instant alerts; hook (webhook) only the daily digest.
+    config = channel_config(tmp_path, receiver.port, '\n[[alerts.instant]]\nbrand = "Larkspur"\n')
+    config = dataclasses.replace(config, channels=tuple(
+        dataclasses.replace(c, mode="digest") if c.name == "hook" else c
+        for c in config.channels if c.name != "ops"))
+    db = store.connect(config.database)
+    review = Mention(source="trustpilot", native_id="r1", kind="review", target="t",
+                     created_at="2026-11-22T20:00:00Z", author="ann",
+                     body="Larkspur is a scam, charged twice and no reply", rating=1.0)
+    with db.atomic():
+        store.save_mentions(db, "Larkspur", [review], run_id=1)
+    pipeline.score(db, config, show_progress=False)
+    sent, failures = alert_stage(db, config, now=NOW)
+    assert failures == [] and sent == 2  # the instant alert and yesterday's digest
+    [slack] = receiver.of("slack")
+    check_slack(slack["json"])
+    blocks = json.dumps(slack["json"])
+    assert "Why now: mentions \\u201cscam\\u201d" in blocks
+    assert "charged twice and no reply" in blocks
+    [hook] = receiver.of("webhook")
+    assert hook["json"]["kind"] == "digest" and hook["json"]["alert_id"] == (
+        "digest:daily:2026-11-22")
+    db.close()

@@ -90,7 +90,9 @@ def alert_stage(db: sqlite_utils.Database, config: Config, *, dry_run: bool = Fa
         if dry_run:
             if echo:
                 to = ", ".join(json.loads(alert["recipients"])) or "undisclosed-recipients:;"
-                hooks = [c for c in alert.get("channels") or [] if c != outbox.EMAIL]
+                queued = alert.get("channels") or [
+                    c for c, _ in outbox.pending_deliveries(db, alert["id"])]
+                hooks = [c for c in queued if c != outbox.EMAIL]
                 also = f" and channels {', '.join(hooks)}" if hooks else ""
                 echo(f"--- would send {alert['id']} to {to}{also}\nSubject: {shown.subject}\n\n"
                      f"{shown.text}")
