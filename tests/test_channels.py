@@ -27,7 +27,7 @@ from earful import pipeline
 from earful.notify.stage import alert_stage
 from tests.conftest import NOW, ROOT, make_config
 from tests.test_alerts import hostile_episode
-from tests.test_smtp import free_port
+from tests.test_smtp import free_port, overlapping_stages
 from tests.test_stages import demo_mentions
 
 SECRET = "T0000/B0000/XXXXsecretXXXX"  # what a real webhook URL hides in its path
@@ -258,21 +258,7 @@ def test_two_overlapping_runs_post_once(tmp_path, receiver):
     config = channel_config(tmp_path, receiver.port)
     hostile_episode(config).close()
     receiver.hold = threading.Event()
-    results: dict[str, tuple] = {}
-
-    def stage(name: str) -> None:
-        db = store.connect(config.database)
-        try:
-            results[name] = alert_stage(db, config)
-        finally:
-            db.close()
-
-    first = threading.Thread(target=stage, args=("first",))
-    first.start()
-    assert receiver.entered.wait(30), "the first run never reached the receiver"
-    stage("second")  # runs to completion while the first is inside its POST
-    receiver.hold.set()
-    first.join(30)
+    results = overlapping_stages(config, receiver.entered, receiver.hold)
     assert results == {"first": (1, []), "second": (0, [])}
     assert [len(receiver.of(k)) for k in ("slack", "teams", "webhook")] == [1, 1, 1]
 

@@ -300,11 +300,10 @@ def test_smtp_down_then_up_sends_each_alert_exactly_once(tmp_path, request):
     db.close()
 
 
-def test_two_overlapping_alert_stages_send_once(tmp_path, inbox):
-    handler, port = inbox
-    config = smtp_config(tmp_path, port)
-    hostile_episode(config).close()
-    handler.release = threading.Event()
+def overlapping_stages(config, entered: threading.Event,
+                       release: threading.Event) -> dict[str, tuple]:
+    """Two alert stages at once: the first is held inside its delivery (the receiver sets
+    ``entered`` and waits for ``release``) while the second runs to completion."""
     results: dict[str, tuple] = {}
 
     def stage(name: str) -> None:
@@ -316,11 +315,19 @@ def test_two_overlapping_alert_stages_send_once(tmp_path, inbox):
 
     first = threading.Thread(target=stage, args=("first",))
     first.start()
-    assert handler.entered.wait(30), "the first stage never reached the server"
-    # The first stage is inside its SMTP transaction: a second stage runs to completion now.
+    assert entered.wait(30), "the first stage never reached the receiver"
     stage("second")
-    handler.release.set()
+    release.set()
     first.join(30)
+    return results
+
+
+def test_two_overlapping_alert_stages_send_once(tmp_path, inbox):
+    handler, port = inbox
+    config = smtp_config(tmp_path, port)
+    hostile_episode(config).close()
+    handler.release = threading.Event()
+    results = overlapping_stages(config, handler.entered, handler.release)
     assert results == {"first": (1, []), "second": (0, [])}
     assert len(handler.messages) == 1
 
