@@ -345,3 +345,17 @@ def test_per_channel_modes_instant_alerts_and_digests(tmp_path, receiver):
     assert hook["json"]["kind"] == "digest" and hook["json"]["alert_id"] == (
         "digest:daily:2026-11-22")
     db.close()
+
+
+def test_a_channel_removed_from_the_config_stops_being_retried(tmp_path, receiver):
+    config = channel_config(tmp_path, receiver.port)
+    db = hostile_episode(config)
+    receiver.status["slack"] = 500
+    assert alert_stage(db, config)[0] == 0
+    config = dataclasses.replace(config, channels=tuple(
+        c for c in config.channels if c.name != "support"))
+    assert alert_stage(db, config) == (1, [])
+    assert db.execute("SELECT delivered_to FROM alert_deliveries WHERE channel = 'support'"
+                      ).fetchone()[0] == "not sent: [channels.support] was removed from the config"
+    assert receiver.of("slack") == []
+    db.close()

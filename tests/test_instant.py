@@ -85,8 +85,15 @@ def test_a_low_review_a_severity_term_and_a_post_with_reach_alert_at_once(tmp_pa
     assert "mentions “lawsuit”" in got["instant:reddit:p1"].get_body(("plain",)).get_content()
     assert "reach: 900 points, 412 comments" in got["instant:hackernews:h1"].get_body(
         ("html",)).get_content()
-    # Each mention is judged once: the next run sends nothing new.
+    # Each mention is judged once: the next run sends nothing new...
     assert alert_stage(db, config, now=NOW + dt.timedelta(minutes=10)) == (0, [])
+    # ...but a review collected since then is judged on the run after.
+    late = Mention(source="appstore", native_id="a1", kind="review", target="t",
+                   created_at=iso(NOW), author="gus", body="Larkspur app crashes", rating=2.0)
+    with db.atomic():
+        store.save_mentions(db, "Larkspur", [late], run_id=2)
+    assert alert_stage(db, config, now=NOW + dt.timedelta(minutes=20)) == (1, [])
+    assert "instant:appstore:a1" in {m["X-Earful-Alert"] for m in instant_emails(config)}
     db.close()
 
 

@@ -59,47 +59,65 @@ def reasons(rule: InstantRule, mention: dict[str, Any]) -> list[str]:
     return out
 
 
+POSITION = "instant"  # stage_positions key: the last mention judged, in collection order
+BATCH = 5000
+
+
 def queue(db: sqlite_utils.Database, config: Config, now: dt.datetime, *,
           dry_run: bool = False) -> list[dict[str, Any]]:
-    """Judge the mentions not judged yet; queue alerts up to each brand's hourly cap and keep
-    the rest for the digest. Returns the alert rows queued (or that would be, on a dry run)."""
-    queued = []
+    """Judge each mention collected since the last run, once; queue alerts up to each brand's
+    hourly cap and keep the rest for the digest. Returns the alert rows queued (or that
+    would be, on a dry run). Work is proportional to what is new, not to the table."""
+    rules = {r.brand: r for r in config.alerts.instant if r.enabled}
+    if not rules:
+        return []
     at = store.iso(now)
-    hour_ago = store.iso(now - dt.timedelta(hours=1))
-    for rule in config.alerts.instant:
-        if not rule.enabled:
-            continue
-        candidates = rows(
-            db, "SELECT m.id, m.rating, m.title, m.body, m.extra FROM mention_facts f "
-            "JOIN mentions m ON m.rowid = f.mention_rowid LEFT JOIN instant_hits h ON "
-            "h.mention_id = m.id WHERE f.brand = ? AND f.created_at >= ? AND f.created_at <= ? "
-            "AND h.mention_id IS NULL AND m.deleted = 0 ORDER BY f.created_at, m.id",
-            [rule.brand, store.iso(now - dt.timedelta(hours=rule.lookback_hours)), at])
-        sent_this_hour = db.execute(
-            "SELECT count(*) FROM alerts WHERE kind = 'instant' AND brand = ? AND "
-            "created_at > ? AND created_at <= ?", [rule.brand, hour_ago, at]).fetchone()[0]
+    oldest = store.iso(now - dt.timedelta(hours=max(r.lookback_hours for r in rules.values())))
+    # Nothing collected before the oldest lookback can be new: a first run starts there.
+    position = max(store.get_position(db, POSITION), (oldest, ""))
+    room = {brand: rule.max_per_hour - db.execute(
+        "SELECT count(*) FROM alerts WHERE kind = 'instant' AND brand = ? AND created_at > ? "
+        "AND created_at <= ?", [brand, store.iso(now - dt.timedelta(hours=1)), at]
+    ).fetchone()[0] for brand, rule in rules.items()}
+    queued: list[dict[str, Any]] = []
+    while True:
+        batch = store.mentions_after(db, position, BATCH, "id, brand, created_at, collected_at, "
+                                     "rating, title, body, extra, deleted")
+        if not batch:
+            break
+        position = (batch[-1]["collected_at"], batch[-1]["id"])
         with db.atomic():
-            for mention in candidates:
+            for mention in batch:
+                rule = rules.get(mention["brand"])
+                if rule is None or mention["deleted"] or mention["created_at"] > at or (
+                        mention["created_at"]
+                        < store.iso(now - dt.timedelta(hours=rule.lookback_hours))):
+                    continue
                 why = reasons(rule, mention)
-                if not why:
-                    continue
-                alert_id = None
-                if sent_this_hour < rule.max_per_hour:
-                    alert_id = f"instant:{mention['id']}"
-                    row = outbox.alert_row(
-                        alert_id, "instant", recipients=outbox.instant_recipients(config),
-                        brand=rule.brand, event_at=at, created_at=at,
-                        channels=outbox.channels_for(config, rule.brand))
-                    queued.append(row)
-                    sent_this_hour += 1
-                if dry_run:
-                    continue
-                db.execute("INSERT OR IGNORE INTO instant_hits (mention_id, brand, reasons, "
-                           "detected_at, alert_id) VALUES (?, ?, ?, ?, ?)",
-                           [mention["id"], rule.brand, json.dumps(why), at, alert_id])
-                if alert_id:
-                    outbox.insert_alert(db, row)
+                if why:
+                    queued += _hit(db, config, rule, mention, why, at, room, dry_run)
+            if not dry_run:
+                store.save_position(db, POSITION, position)
     return queued
+
+
+def _hit(db: sqlite_utils.Database, config: Config, rule: InstantRule, mention: dict[str, Any],
+         why: list[str], at: str, room: dict[str, int], dry_run: bool) -> list[dict[str, Any]]:
+    """Record one mention that met a rule: an alert while the hour has room, else held."""
+    row = None
+    if room[rule.brand] > 0:
+        room[rule.brand] -= 1
+        row = outbox.alert_row(f"instant:{mention['id']}", "instant",
+                               recipients=outbox.instant_recipients(config), brand=rule.brand,
+                               event_at=at, created_at=at,
+                               channels=outbox.channels_for(config, rule.brand))
+    if not dry_run and db.execute(
+            "INSERT OR IGNORE INTO instant_hits (mention_id, brand, reasons, detected_at, "
+            "alert_id) VALUES (?, ?, ?, ?, ?)", [mention["id"], rule.brand, json.dumps(why), at,
+                                                 row["id"] if row else None]).rowcount == 1:
+        if row:
+            outbox.insert_alert(db, row)
+    return [row] if row else []
 
 
 def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> InstantEvidence:

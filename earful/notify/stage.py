@@ -59,7 +59,8 @@ def deliver(config: Config, alert: dict[str, Any], shown: render.Rendered, chann
             raise DeliveryError(f"{folder}: {exc}") from None
     hook = next((c for c in config.channels if c.name == channel), None)
     if hook is None:
-        raise DeliveryError(f"channel {channel}: no longer in the config ([channels.{channel}])")
+        # Removed from the config on purpose: retrying would fail every run from now on.
+        return f"not sent: [channels.{channel}] was removed from the config", ""
     url = config.secrets.webhook_urls.get(channel)
     if not url:
         raise DeliveryError(f"channel {channel}: {hook.url_env} is not set")
