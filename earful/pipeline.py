@@ -28,7 +28,7 @@ from collectors.base import Collector, CollectorError, Mention, iso, parse_iso
 
 from . import db as store
 from .config import Brand, Config, Source
-from .notify.outbox import queue_alert
+from .notify import outbox
 
 log = logging.getLogger("earful")
 
@@ -404,7 +404,8 @@ def _record_event(db: sqlite_utils.Database, config: Config, brand: str, series:
             "SELECT 1 FROM episodes WHERE brand = ? AND series = 'all' AND opened_at <= ? AND "
             "(closed_at IS NULL OR closed_at >= ?)", [brand, at, at]).fetchone():
         return opened  # the brand-wide email already covers this source's storm
-    queue_alert(db, config, kind=event["type"], episode_id=episode_id, brand=brand, event_at=at)
+    outbox.queue_alert(db, config, kind=event["type"], episode_id=episode_id, brand=brand,
+                       event_at=at)
     if event["type"] == "escalate":
         db.execute("UPDATE episodes SET escalations = (SELECT count(*) FROM alerts WHERE "
                    "episode_id = ? AND kind = 'escalate') WHERE id = ?", [episode_id, episode_id])
