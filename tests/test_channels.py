@@ -359,3 +359,20 @@ def test_a_channel_removed_from_the_config_stops_being_retried(tmp_path, receive
                       ).fetchone()[0] == "not sent: [channels.support] was removed from the config"
     assert receiver.of("slack") == []
     db.close()
+
+
+def test_no_chart_image_when_datasette_is_only_on_this_machine(tmp_path, receiver):
+    # Slack rejects a message whose image it cannot fetch: a 127.0.0.1 Datasette gets none.
+    config = channel_config(tmp_path, receiver.port)
+    config = dataclasses.replace(config, earful={**config.earful,
+                                                 "datasette_url": "http://127.0.0.1:8001"})
+    db = store.connect(config.database)
+    with db.atomic():
+        store.save_mentions(db, "Larkspur", demo_mentions(NOW), run_id=1)
+    pipeline.score(db, config, show_progress=False)
+    pipeline.detect(db, config, now=NOW)
+    assert alert_stage(db, config)[1] == []
+    slack = receiver.of("slack")[0]["json"]
+    assert "image" not in [b["type"] for b in slack["blocks"]]
+    assert receiver.of("webhook")[0]["json"]["chart_url"] is None
+    db.close()

@@ -217,7 +217,8 @@ def render_episode(ev: Evidence) -> Rendered:
     card = Card(kind=ev.alert["kind"], brand=brand, headline=title, facts=values["facts"],
                 mentions=values["worst"][:CARD_MENTIONS], link=values["evidence_url"],
                 link_label=f"See all {ev.negatives} mentions",
-                chart_url=links.chart(ep["id"]) if png else None, color=badge[1])
+                chart_url=links.chart(ep["id"]) if png and links.reachable else None,
+                color=badge[1])
     return Rendered(title, text, html, [(cid, png)] if png else [], card)
 
 

@@ -7,6 +7,7 @@ and only a mention's own http(s) URL becomes a link (labelled with its real host
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import urllib.parse
 from pathlib import Path
@@ -94,6 +95,19 @@ class Links:
 
     def query(self, name: str, **params: Any) -> str:
         return self.table(name, **params)
+
+    @property
+    def reachable(self) -> bool:
+        """Whether a chat service could fetch from this Datasette: not a loopback or private
+        address. Slack refuses a whole message whose image it cannot download."""
+        host = urllib.parse.urlparse(self.base).hostname or ""
+        if host == "localhost" or host.endswith((".local", ".localhost", ".internal")):
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return True  # a public host name
+        return address.is_global
 
     def chart(self, episode_id: str) -> str:
         """The episode's chart as a PNG, served by earful's Datasette plugin (for chat cards,
