@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ ENV_DB = "EARFUL_DB"
 ENV_REDDIT_ID = "EARFUL_REDDIT_CLIENT_ID"
 ENV_REDDIT_SECRET = "EARFUL_REDDIT_CLIENT_SECRET"
 ENV_SMTP_PASSWORD = "EARFUL_SMTP_PASSWORD"
+ENV_CHANNEL_URL = "EARFUL_{name}_WEBHOOK_URL"  # a channel's webhook URL: a secret
 DEFAULT_CONFIG = "config.toml"
 DEFAULT_DB = "data/earful.db"
 
@@ -67,30 +69,123 @@ SECTIONS: dict[str, dict[str, tuple[Any, Any, str]]] = {
         "false_alarms_per_month": (FLOAT, 1.0, "false-alarm budget per brand"),
         "min_source_mentions_per_day": (FLOAT, 20.0, "volume needed for a per-source series"),
     },
-    "alerts": {
-        "recipients": (LIST, [], "email addresses"),
-        "sender": (STR, "earful@localhost", "From: address"),
-        "outbox": (STR, "data/outbox", "folder for .eml files when no SMTP is configured"),
-        "worst_mentions": (INT, 8, "mentions quoted in an alert"),
-        "send_closing_note": (BOOL, False, "email when an episode ends"),
-        "subscribers": (LIST, [], "who gets what: [[alerts.subscribers]] email, mode, digest"),
-        "digest_hour": (INT, 7, "UTC hour after which the last day's or week's digest goes out"),
-        "health_alerts": (BOOL, True, "email when a source keeps failing or goes silent"),
-    },
-    "smtp": {
-        "host": (STR, REQUIRED, "SMTP server host name"),
-        "port": (INT, 587, "SMTP port"),
-        "security": (STR, "starttls", "starttls, tls or none"),
-        "username": (STR, "", "SMTP user; the password comes from " + ENV_SMTP_PASSWORD),
-        "timeout": (FLOAT, 30, "seconds"),
-        "ca_file": (STR, "", "CA bundle to trust instead of the system's (a private relay)"),
-        "helo": (STR, "", "name sent in EHLO (default: this host's name)"),
-    },
+    "alerts": None,  # filled from AlertsConfig below: its fields hold the defaults
+    "smtp": None,  # from SmtpConfig
     "serve": {
         "host": (STR, "127.0.0.1", "address Datasette binds to"),
         "port": (INT, 8001, "port Datasette listens on"),
     },
 }
+
+
+# --- notification sections: typed, frozen; each default is written once, here -----------
+def _key(default: Any, kind: Any, desc: str) -> Any:
+    return field(default=default, metadata={"type": kind, "desc": desc})
+
+
+def _required(kind: Any, desc: str) -> Any:
+    return field(metadata={"type": kind, "desc": desc})
+
+
+def _schema(cls: type) -> dict[str, tuple[Any, Any, str]]:
+    """A dataclass's fields as a section schema: (type, default or REQUIRED, description)."""
+    return {f.name: (f.metadata["type"], REQUIRED if f.default is MISSING else f.default,
+                     f.metadata["desc"]) for f in fields(cls) if "type" in f.metadata}
+
+
+class _Section:
+    """Read access by key as well as by attribute (``config.alerts["outbox"]``), for the
+    callers written when sections were dicts. Values are the typed ones, except that
+    nested entries read back as plain tables."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(self, key)
+        if isinstance(value, tuple) and value and hasattr(value[0], "__dataclass_fields__"):
+            return [{f.name: getattr(v, f.name) for f in fields(v)} for v in value]
+        return list(value) if isinstance(value, tuple) else value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if hasattr(self, key) else default
+
+
+MODES = ("instant", "digest", "both")
+FREQUENCIES = ("daily", "weekly")
+CHANNEL_TYPES = ("slack", "teams", "webhook")
+SEVERITY_TERMS = ("lawsuit", "sued", "data breach", "hacked", "food poisoning", "scam", "fraud",
+                  "recall", "class action", "injured")
+
+
+@dataclass(frozen=True)
+class Subscriber(_Section):
+    email: str = _required(STR, "the subscriber's address")
+    mode: str = _key("instant", STR, "instant, digest or both")
+    digest: str = _key("daily", STR, "daily or weekly")
+
+
+@dataclass(frozen=True)
+class InstantRule(_Section):
+    """``[[alerts.instant]]``: one brand's alerts that go out per mention, not per spike."""
+
+    brand: str = _required(STR, "the brand these instant alerts are for")
+    enabled: bool = _key(True, BOOL, "set false to pause them")
+    max_stars: float = _key(0, FLOAT, "a new review at or below this many stars (0: off)")
+    severity_terms: tuple[str, ...] = _key(SEVERITY_TERMS, LIST,
+                                           "words or phrases that make a mention urgent")
+    min_score: int = _key(0, INT, "a post with at least this score/points (0: off)")
+    min_comments: int = _key(0, INT, "a post with at least this many comments (0: off)")
+    max_per_hour: int = _key(6, INT, "instant alerts per hour; beyond it they wait for the digest")
+    lookback_hours: int = _key(24, INT, "only mentions written this recently count as new")
+
+
+@dataclass(frozen=True)
+class AlertsConfig(_Section):
+    recipients: tuple[str, ...] = _key((), LIST, "email addresses")
+    sender: str = _key("earful@localhost", STR, "From: address")
+    outbox: str = _key("data/outbox", STR, "folder for .eml files when no SMTP is configured")
+    worst_mentions: int = _key(8, INT, "mentions quoted in an alert")
+    send_closing_note: bool = _key(False, BOOL, "email when an episode ends")
+    subscribers: tuple[Subscriber, ...] = _key(
+        (), LIST, "who gets what: [[alerts.subscribers]] email, mode, digest")
+    digest_hour: int = _key(7, INT, "UTC hour after which the last day's or week's digest goes out")
+    health_alerts: bool = _key(True, BOOL, "email when a source keeps failing or goes silent")
+    instant: tuple[InstantRule, ...] = _key(
+        (), LIST, "per-mention alerts: [[alerts.instant]] brand, max_stars, severity_terms...")
+
+
+@dataclass(frozen=True)
+class SmtpConfig(_Section):
+    host: str = _required(STR, "SMTP server host name")
+    port: int = _key(587, INT, "SMTP port")
+    security: str = _key("starttls", STR, "starttls, tls or none")
+    username: str = _key("", STR, "SMTP user; the password comes from " + ENV_SMTP_PASSWORD)
+    timeout: float = _key(30, FLOAT, "seconds")
+    ca_file: str = _key("", STR, "CA bundle to trust instead of the system's (a private relay)")
+    helo: str = _key("", STR, "name sent in EHLO (default: this host's name)")
+
+
+@dataclass(frozen=True)
+class ChannelConfig(_Section):
+    """``[channels.NAME]``: a Slack, Teams or generic JSON webhook. Its URL is a secret, read
+    from the environment (``EARFUL_<NAME>_WEBHOOK_URL``), never from this file."""
+
+    name: str
+    type: str = _required(STR, "slack, teams or webhook")
+    mode: str = _key("instant", STR, "instant, digest or both")
+    digest: str = _key("daily", STR, "daily or weekly")
+    brands: tuple[str, ...] = _key((), LIST, "only these brands' alerts (default: all)")
+    timeout: float = _key(10, FLOAT, "seconds")
+
+    @property
+    def url_env(self) -> str:
+        return channel_url_env(self.name)
+
+
+def channel_url_env(name: str) -> str:
+    return ENV_CHANNEL_URL.format(name=re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_"))
+
+
+SECTIONS["alerts"] = _schema(AlertsConfig)
+SECTIONS["smtp"] = _schema(SmtpConfig)
 
 BRAND_KEYS: dict[str, tuple[Any, Any, str]] = {
     "name": (STR, REQUIRED, "the brand's display name"),
@@ -178,6 +273,7 @@ class Secrets:
     reddit_client_id: str | None = None
     reddit_client_secret: str | None = None
     smtp_password: str | None = None
+    webhook_urls: dict[str, str] = field(default_factory=dict)  # channel name -> URL
 
     def __repr__(self) -> str:  # never print a secret by accident
         return "Secrets(<hidden>)"
@@ -191,11 +287,12 @@ class Config:
     http: dict[str, Any]
     reddit: dict[str, Any]
     detection: dict[str, Any]
-    alerts: dict[str, Any]
-    smtp: dict[str, Any] | None
+    alerts: AlertsConfig
+    smtp: SmtpConfig | None
     serve: dict[str, Any]
     brands: list[Brand]
     secrets: Secrets
+    channels: tuple[ChannelConfig, ...] = ()
 
     def brand(self, name: str) -> Brand:
         for brand in self.brands:
@@ -235,7 +332,8 @@ def parse(raw: dict[str, Any], path: Path | None, *, db: str | os.PathLike | Non
     without brands (an empty or truncated file, most likely) is an error, not a quiet no-op."""
     env = os.environ if env is None else env
     where = str(path) if path else "config"
-    _check_keys(raw, {**{k: None for k in SECTIONS}, "brands": None}, where, "")
+    _check_keys(raw, {**{k: None for k in SECTIONS}, "brands": None, "channels": None}, where,
+                "")
     sections: dict[str, dict[str, Any]] = {}
     for name, schema in SECTIONS.items():
         table = raw.get(name)
@@ -258,28 +356,27 @@ def parse(raw: dict[str, Any], path: Path | None, *, db: str | os.PathLike | Non
         if names.count(name) > 1:
             raise ConfigError(f"{where}: brands: the name {name!r} is used twice")
 
-    for i, entry in enumerate(sections["alerts"]["subscribers"]):
-        _subscriber(entry, where, f"alerts.subscribers[{i}]")
-    if not 0 <= sections["alerts"]["digest_hour"] <= 23:
-        raise ConfigError(f"{where}: alerts.digest_hour: expected an hour from 0 to 23, got "
-                          f"{sections['alerts']['digest_hour']!r}")
     _check_fetch_limits(sections["http"], where)
-    security = sections["smtp"]["security"] if sections["smtp"] else "starttls"
-    if security not in ("starttls", "tls", "none"):
-        raise ConfigError(f"{where}: smtp.security: expected 'starttls', 'tls' or 'none', "
-                          f"got {security!r}")
-
+    alerts = _alerts(sections["alerts"], where, {b.name for b in brands})
+    smtp = _smtp(sections["smtp"], where)
+    channels = _channels(raw.get("channels", {}), where)
     secrets = Secrets(
         reddit_client_id=env.get(ENV_REDDIT_ID) or None,
         reddit_client_secret=env.get(ENV_REDDIT_SECRET) or None,
         smtp_password=env.get(ENV_SMTP_PASSWORD) or None,
+        webhook_urls={c.name: env[c.url_env] for c in channels if env.get(c.url_env)},
     )
     if need_secrets:
         _check_secrets(brands, sections, secrets, where)
+        missing = [c.url_env for c in channels if c.name not in secrets.webhook_urls]
+        if missing:
+            raise ConfigError(f"{where}: channels: the webhook URL is a secret, so it comes from "
+                              f"the environment: set {' and '.join(missing)}")
 
     database = Path(db or env.get(ENV_DB) or sections["earful"]["database"])
     return Config(path=path, database=database, brands=brands, secrets=secrets,
-                  **{name: sections[name] for name in SECTIONS})
+                  channels=channels, **{**{name: sections[name] for name in SECTIONS},
+                                        "alerts": alerts, "smtp": smtp})
 
 
 def _check_secrets(brands: list[Brand], sections: dict, secrets: Secrets, where: str) -> None:
@@ -306,24 +403,80 @@ def _check_fetch_limits(http: dict[str, Any], where: str) -> None:
     _all_str(http["redirect_hosts"], where, "http.redirect_hosts")
 
 
-SUBSCRIBER_KEYS: dict[str, tuple[Any, Any, str]] = {
-    "email": (STR, REQUIRED, "the subscriber's address"),
-    "mode": (STR, "instant", "instant, digest or both"),
-    "digest": (STR, "daily", "daily or weekly"),
-}
+def _choice(values: dict[str, Any], key: str, allowed: tuple[str, ...], where: str,
+            at: str) -> None:
+    if values[key] not in allowed:
+        raise ConfigError(f"{where}: {at}.{key}: expected {' or '.join(map(repr, allowed))}, "
+                          f"got {values[key]!r}")
 
 
-def _subscriber(raw: Any, where: str, at: str) -> None:
+def _table(raw: Any, where: str, at: str, form: str) -> None:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: {at} must be a table ([[alerts.subscribers]])")
-    values = _fill(raw, SUBSCRIBER_KEYS, where, at)
-    for key, allowed in (("mode", ("instant", "digest", "both")), ("digest", ("daily", "weekly"))):
-        if values[key] not in allowed:
-            raise ConfigError(f"{where}: {at}.{key}: expected {' or '.join(map(repr, allowed))}, "
-                              f"got {values[key]!r}")
+        raise ConfigError(f"{where}: {at} must be a table ({form})")
+
+
+def _subscriber(raw: Any, where: str, at: str) -> Subscriber:
+    _table(raw, where, at, "[[alerts.subscribers]]")
+    values = _fill(raw, _schema(Subscriber), where, at)
+    _choice(values, "mode", MODES, where, at)
+    _choice(values, "digest", FREQUENCIES, where, at)
     if "@" not in values["email"]:
         raise ConfigError(f"{where}: {at}.email: expected an email address, "
                           f"got {values['email']!r}")
+    return Subscriber(**values)
+
+
+def _instant(raw: Any, where: str, at: str, brands: set[str]) -> InstantRule:
+    _table(raw, where, at, "[[alerts.instant]]")
+    values = _fill(raw, _schema(InstantRule), where, at)
+    if brands and values["brand"] not in brands:
+        raise ConfigError(f"{where}: {at}.brand: no brand named {values['brand']!r}"
+                          f"{_did_you_mean(values['brand'], brands)}")
+    _all_str(values["severity_terms"], where, f"{at}.severity_terms")
+    for key in ("max_per_hour", "lookback_hours", "min_score", "min_comments"):
+        if values[key] < 0:
+            raise ConfigError(f"{where}: {at}.{key}: expected 0 or more, got {values[key]!r}")
+    return InstantRule(**{**values, "severity_terms": tuple(values["severity_terms"])})
+
+
+def _alerts(values: dict[str, Any], where: str, brands: set[str]) -> AlertsConfig:
+    if not 0 <= values["digest_hour"] <= 23:
+        raise ConfigError(f"{where}: alerts.digest_hour: expected an hour from 0 to 23, got "
+                          f"{values['digest_hour']!r}")
+    _all_str(values["recipients"], where, "alerts.recipients")
+    return AlertsConfig(**{
+        **values, "recipients": tuple(values["recipients"]),
+        "subscribers": tuple(_subscriber(e, where, f"alerts.subscribers[{i}]")
+                             for i, e in enumerate(values["subscribers"])),
+        "instant": tuple(_instant(e, where, f"alerts.instant[{i}]", brands)
+                         for i, e in enumerate(values["instant"]))})
+
+
+def _smtp(values: dict[str, Any] | None, where: str) -> SmtpConfig | None:
+    if values is None:
+        return None
+    if values["security"] not in ("starttls", "tls", "none"):
+        raise ConfigError(f"{where}: smtp.security: expected 'starttls', 'tls' or 'none', "
+                          f"got {values['security']!r}")
+    return SmtpConfig(**values)
+
+
+def _channels(raw: Any, where: str) -> tuple[ChannelConfig, ...]:
+    _table(raw, where, "channels", "[channels.NAME]")
+    out = []
+    for name, table in raw.items():
+        at = f"channels.{name}"
+        _table(table, where, at, f"[{at}]")
+        if "url" in table:
+            raise ConfigError(f"{where}: {at}.url: a webhook URL is a secret: put it in the "
+                              f"environment variable {channel_url_env(name)}, not the file")
+        values = _fill(table, _schema(ChannelConfig), where, at)
+        _choice(values, "type", CHANNEL_TYPES, where, at)
+        _choice(values, "mode", MODES, where, at)
+        _choice(values, "digest", FREQUENCIES, where, at)
+        _all_str(values["brands"], where, f"{at}.brands")
+        out.append(ChannelConfig(name=name, **{**values, "brands": tuple(values["brands"])}))
+    return tuple(out)
 
 
 def _brand(raw: Any, where: str, at: str) -> Brand:
@@ -417,6 +570,7 @@ STARTER = '''\
 #   Reddit: EARFUL_REDDIT_CLIENT_ID and EARFUL_REDDIT_CLIENT_SECRET (a read-only "script" app
 #           from https://www.reddit.com/prefs/apps), or a praw.ini site (reddit.praw_site).
 #   SMTP:   EARFUL_SMTP_PASSWORD when smtp.username is set.
+#   Slack/Teams/webhooks: EARFUL_<NAME>_WEBHOOK_URL for each [channels.NAME].
 
 [earful]
 database = "data/earful.db"                    # or $EARFUL_DB / --db
@@ -437,6 +591,15 @@ false_alarms_per_month = 1   # sensitivity: at most this many false alerts a mon
 recipients = ["support@example.com"]
 sender = "earful@example.com"
 outbox = "data/outbox"       # without [smtp], alerts are written here as .eml files
+
+# [[alerts.instant]]         # per-mention alerts for one brand (off unless listed)
+# brand = "Acme"
+# max_stars = 2              # a new review at or below 2 stars
+# min_score = 500            # a post with this score or more
+
+# [channels.support]         # a Slack webhook; its URL in $EARFUL_SUPPORT_WEBHOOK_URL
+# type = "slack"             # slack, teams or webhook
+# mode = "instant"           # instant, digest or both
 
 # [smtp]
 # host = "smtp.example.com"

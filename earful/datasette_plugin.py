@@ -333,3 +333,36 @@ def register_facet_classes() -> Any:
     outcome = yield
     outcome.force_result([[counted_column_facet(k) if k is ColumnFacet else k for k in classes]
                           for classes in outcome.get_result()])
+
+
+# --- the chart image chat cards show -------------------------------------------------------
+@hookimpl
+def register_routes() -> list[tuple[str, Callable[..., Awaitable[Any]]]]:
+    return [(r"^/-/earful/chart\.png$", episode_chart_png)]
+
+
+async def episode_chart_png(datasette: Any, request: Any) -> Any:
+    """``/-/earful/chart.png?database=earful&episode=ID``: the episode chart of the alert
+    email, as a URL a Slack or Teams card can show. Same permissions as the database."""
+    from datasette.utils.asgi import Response
+
+    from . import chart
+    from .notify.evidence import episode_chart
+
+    name, episode = request.args.get("database", ""), request.args.get("episode", "")
+    if name not in datasette.databases or not episode:
+        return Response.text("no such database or episode", status=404)
+    if not await datasette.permission_allowed(request.actor, "view-database", name,
+                                              default=True):
+        return Response.text("forbidden", status=403)
+
+    def draw(conn: sqlite3.Connection) -> bytes | None:
+        import sqlite_utils
+
+        data = episode_chart(sqlite_utils.Database(conn), episode)
+        return chart.render_png(data.bins, shade=data.shade, step=data.step) if data else None
+
+    png = await datasette.databases[name].execute_fn(draw)
+    if png is None:
+        return Response.text("no such episode", status=404)
+    return Response(png, content_type="image/png", headers={"Cache-Control": "max-age=300"})

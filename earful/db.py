@@ -698,6 +698,39 @@ def _m017_fact_counts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m019_outbox_channels(db: sqlite_utils.Database) -> None:
+    # One delivery row per alert and channel (email, or a [channels.NAME] webhook), each
+    # with its idempotency key, so a channel that is down retries alone; and every mention
+    # judged for an instant alert, kept for the digest when over the hourly cap.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS alert_deliveries (
+            alert_id TEXT NOT NULL REFERENCES alerts(id),
+            channel TEXT NOT NULL,            -- email, or a [channels.NAME]
+            idempotency_key TEXT NOT NULL,    -- Message-ID for email; sent with each webhook
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            sent_at TEXT,
+            delivered_to TEXT,                -- smtp host, .eml path or channel:NAME (no URL)
+            last_error TEXT,
+            PRIMARY KEY (alert_id, channel)
+        );
+        INSERT OR IGNORE INTO alert_deliveries
+            (alert_id, channel, idempotency_key, status, sent_at, delivered_to)
+        SELECT id, 'email', message_id, CASE WHEN status = 'sent' THEN 'sent' ELSE 'pending' END,
+               sent_at, delivered_to FROM alerts;
+        CREATE TABLE IF NOT EXISTS instant_hits (
+            mention_id TEXT PRIMARY KEY REFERENCES mentions(id),
+            brand TEXT NOT NULL,
+            reasons TEXT NOT NULL,            -- JSON list of reasons in words
+            detected_at TEXT NOT NULL,
+            alert_id TEXT                     -- NULL: over the hourly cap, in the digest
+        );
+        CREATE INDEX IF NOT EXISTS instant_hits_brand ON instant_hits(brand, detected_at);
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables", _m001_core),
     (2, "full-text search on mentions", _m002_fts),
@@ -715,6 +748,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
      _m013_sentiments_from_facts),
     (17, "fact_hours, fact_days, fact_totals: counts kept by triggers for publish and Datasette",
      _m017_fact_counts),
+    (19, "alert deliveries per channel; instant alert hits", _m019_outbox_channels),
 ]
 
 

@@ -28,6 +28,7 @@ from collectors.base import Collector, CollectorError, Mention, iso, parse_iso
 
 from . import db as store
 from .config import Brand, Config, Source
+from .notify import outbox
 
 log = logging.getLogger("earful")
 
@@ -444,15 +445,14 @@ def _record_event(db: sqlite_utils.Database, config: Config, brand: str, series:
                 "peak_count = max(coalesce(peak_count, 0), ?), updated_at = ? WHERE id = ?",
                 [numbers.get("statistic") or 0, numbers.get("count") or 0, store.now_iso(),
                  episode_id])
-    if event["type"] == "close" and not config.alerts["send_closing_note"]:
+    if event["type"] == "close" and not config.alerts.send_closing_note:
         return opened
     if series != "all" and db.execute(
             "SELECT 1 FROM episodes WHERE brand = ? AND series = 'all' AND opened_at <= ? AND "
             "(closed_at IS NULL OR closed_at >= ?)", [brand, at, at]).fetchone():
         return opened  # the brand-wide email already covers this source's storm
-    from .alerts import queue_alert  # alerts imports pipeline helpers; avoid a cycle
-
-    queue_alert(db, config, kind=event["type"], episode_id=episode_id, brand=brand, event_at=at)
+    outbox.queue_alert(db, config, kind=event["type"], episode_id=episode_id, brand=brand,
+                       event_at=at)
     if event["type"] == "escalate":
         db.execute("UPDATE episodes SET escalations = (SELECT count(*) FROM alerts WHERE "
                    "episode_id = ? AND kind = 'escalate') WHERE id = ?", [episode_id, episode_id])

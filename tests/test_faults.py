@@ -173,10 +173,10 @@ STAGE_KILLS = {
         "earful.pipeline", "_record_event", 1, "before",
         lambda c, r: c["scores"] == r["scores"] and c["buckets"] == c["episodes"] == 0),
     "detect: episode inserted, alert not queued": (
-        "earful.alerts", "queue_alert", 1, "before",
+        "earful.notify.outbox", "queue_alert", 1, "before",
         lambda c, r: c["episodes"] == 0 and c["alerts"] == 0),
     "alert: .eml written, not recorded as sent": (
-        "earful.alerts", "write_eml", 1, "after",
+        "earful.notify.mail", "write_eml", 1, "after",
         lambda c, r: c["emails"] == 1 and c.get("alerts:sending") == 1),
     "publish: alerts sent, complaint terms not published": (
         # detect keeps daily_counts current itself; publish adds the complaint terms

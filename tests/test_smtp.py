@@ -7,6 +7,7 @@ then up, overlapping alert stages, and a process killed right after the server a
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import io
 import json
@@ -70,6 +71,11 @@ def inbox():
     if handler.release:
         handler.release.set()
     controller.stop()
+
+
+def trusting(config, cert: Path):
+    """The config with [smtp] ca_file set to the test's certificate (sections are frozen)."""
+    return dataclasses.replace(config, smtp=dataclasses.replace(config.smtp, ca_file=str(cert)))
 
 
 def smtp_config(tmp_path: Path, port: int, security: str = "none", username: str = "",
@@ -236,7 +242,7 @@ def test_tls_with_authentication_against_a_trusted_self_signed_server(
         sent, failures = alert_stage(db, config)
         assert sent == 0 and len(failures) == 1 and "CERTIFICATE_VERIFY_FAILED" in failures[0]
         assert handler.messages == [] and pending_ids(db)
-        config.smtp["ca_file"] = str(cert)  # the [smtp] ca_file key
+        config = trusting(config, cert)  # the [smtp] ca_file key
         assert alert_stage(db, config) == (1, [])
         assert handler.logins == ["earful"]
         assert len(handler.messages) == 1
@@ -255,7 +261,7 @@ def test_a_wrong_password_keeps_the_alert_pending(tmp_path, certificate):
     try:
         config = smtp_config(tmp_path, port, "starttls", "earful",
                              env={"EARFUL_SMTP_PASSWORD": "wrong"})
-        config.smtp["ca_file"] = str(cert)
+        config = trusting(config, cert)
         db = hostile_episode(config)
         sent, failures = alert_stage(db, config)
         assert sent == 0 and "535" in failures[0]
@@ -294,11 +300,10 @@ def test_smtp_down_then_up_sends_each_alert_exactly_once(tmp_path, request):
     db.close()
 
 
-def test_two_overlapping_alert_stages_send_once(tmp_path, inbox):
-    handler, port = inbox
-    config = smtp_config(tmp_path, port)
-    hostile_episode(config).close()
-    handler.release = threading.Event()
+def overlapping_stages(config, entered: threading.Event,
+                       release: threading.Event) -> dict[str, tuple]:
+    """Two alert stages at once: the first is held inside its delivery (the receiver sets
+    ``entered`` and waits for ``release``) while the second runs to completion."""
     results: dict[str, tuple] = {}
 
     def stage(name: str) -> None:
@@ -310,11 +315,19 @@ def test_two_overlapping_alert_stages_send_once(tmp_path, inbox):
 
     first = threading.Thread(target=stage, args=("first",))
     first.start()
-    assert handler.entered.wait(30), "the first stage never reached the server"
-    # The first stage is inside its SMTP transaction: a second stage runs to completion now.
+    assert entered.wait(30), "the first stage never reached the receiver"
     stage("second")
-    handler.release.set()
+    release.set()
     first.join(30)
+    return results
+
+
+def test_two_overlapping_alert_stages_send_once(tmp_path, inbox):
+    handler, port = inbox
+    config = smtp_config(tmp_path, port)
+    hostile_episode(config).close()
+    handler.release = threading.Event()
+    results = overlapping_stages(config, handler.entered, handler.release)
     assert results == {"first": (1, []), "second": (0, [])}
     assert len(handler.messages) == 1
 
@@ -322,16 +335,17 @@ def test_two_overlapping_alert_stages_send_once(tmp_path, inbox):
 CRASH_AFTER_SEND = """
 import os, sys
 sys.path.insert(0, {root!r})
-from earful import alerts, config as cfg, db as store
+from earful import config as cfg, db as store
+from earful.notify import mail, stage
 import tomllib
 path = {config!r}
 config = cfg.parse(tomllib.loads(open(path).read()), path, env={{}})
-real = alerts.send_smtp
+real = mail.send_smtp
 def send_then_die(*args, **kwargs):
     real(*args, **kwargs)
     os._exit(9)  # killed after the server accepted, before the row says "sent"
-alerts.send_smtp = send_then_die
-alerts.alert_stage(store.connect(config.database), config)
+mail.send_smtp = send_then_die
+stage.alert_stage(store.connect(config.database), config)
 """
 
 
