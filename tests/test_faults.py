@@ -35,6 +35,7 @@ from aiosmtpd.controller import Controller
 
 from earful import db as store
 from earful.demo import FEED_PATH, TRUSTPILOT_PATH
+from earful.pipeline import SCORE_BATCH
 from tests import test_crash_safety as crash
 from tests.conftest import ROOT
 from tests.test_crash_safety import EARFUL, env, run, snapshot, start, workspace
@@ -167,7 +168,8 @@ STAGE_KILLS = {
         "earful.db", "save_cursor", 1, "before",
         lambda c, r: 0 < c["mentions"] < r["mentions"] and c["cursors"] == 0),
     "score: second batch, first committed": (
-        "analysis.sentiment", "analyze", 2100, "before",
+        # Ten texts into the second batch: the demo always has more than SCORE_BATCH + 10.
+        "analysis.sentiment", "analyze", SCORE_BATCH + 10, "before",
         lambda c, r: c["mentions"] == r["mentions"] and 0 < c["scores"] < r["scores"]),
     "detect: inside the episode transaction": (
         "earful.pipeline", "_record_event", 1, "before",
