@@ -31,6 +31,7 @@ import pytest
 from collectors.base import Collector, Mention
 from earful import db as store
 from earful import pipeline
+from earful.config import ConfigError
 from tests import test_crash_safety as crash
 from tests import test_faults as faults
 from tests.conftest import make_config
@@ -550,3 +551,13 @@ url = "https://b.example/"
                                     "IntegrityError: NOT NULL constraint failed"), runs
     assert "alpha:3: title: invalid characters" in runs["alpha"]
     assert runs["beta"] == "ok: ", runs
+
+
+@pytest.mark.parametrize("setting", ["max_response_mb = 0", "request_deadline_seconds = -1",
+                                     "source_deadline_seconds = nan", "max_response_mb = inf",
+                                     "redirect_hosts = [1]"])
+def test_a_limit_that_would_disable_itself_is_a_config_error(tmp_path, setting):
+    with pytest.raises(ConfigError) as caught:
+        make_config(tmp_path, f"\n[http]\n{setting}\n")
+    key = setting.split(" = ")[0]
+    assert f"http.{key}: expected" in str(caught.value) and "\n" not in str(caught.value)
