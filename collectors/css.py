@@ -4,6 +4,7 @@ author, title, next-page link). A selector may end in ``@attr`` to read an attri
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from urllib.parse import urljoin, urlparse
 import requests
 from bs4 import BeautifulSoup, Tag
 
-from .base import Collector, Mention, iso
+from .base import ITEM_ERRORS, Collector, Mention, iso
 from .http import Fetcher, as_fetcher
 from .schemaorg import ReviewError
 from .text import html_to_text, parse_date_loose, stable_id
@@ -64,7 +65,8 @@ class CssCollector(Collector):
                 return
             self.stats.pages += 1
             mentions, url = parse_css_page(response.text, response.url or url, target,
-                                           self.selectors, self.stats.notes)
+                                           self.selectors, self.stats.notes,
+                                           self.stats.skipped)
             if url and urlparse(url).netloc != urlparse(target).netloc:
                 # Only configured hosts are fetched: a page cannot send us elsewhere.
                 self.stats.notes.append(f"next-page link leaves {urlparse(target).netloc}: "
@@ -79,34 +81,20 @@ class CssCollector(Collector):
 
 
 def parse_css_page(page: str, page_url: str, target: str, selectors: Selectors,
-                   notes: list[str]) -> tuple[list[Mention], str | None]:
+                   notes: list[str], skipped: list[str] | None = None,
+                   ) -> tuple[list[Mention], str | None]:
     """Page HTML -> (Mentions, absolute URL of the next page or None)."""
     soup = BeautifulSoup(page, "html.parser")
     collected_at = iso(dt.datetime.now(dt.UTC))
     mentions = []
-    for block in soup.select(selectors.review):
-        body = _pick(block, selectors.text)
-        author = _pick(block, selectors.author)
-        raw_date = _pick(block, selectors.date)
-        created = parse_date_loose(raw_date) if raw_date else None
-        native_id = block.get(selectors.id_attr) if selectors.id_attr else None
-        native_id = str(native_id) if native_id else stable_id(page_url, author, raw_date, body)
-        extra: dict[str, Any] = {}
-        if created is None:
-            extra["date_unparsed" if raw_date else "date_missing"] = raw_date or True
-            if raw_date:
-                notes.append(f"review {native_id}: unreadable date {raw_date!r}")
-        rating = None
-        raw_rating = _pick(block, selectors.rating)
-        if raw_rating:
-            rating = parse_stars(raw_rating)
-            if rating is None:
-                notes.append(f"review {native_id}: rating {raw_rating!r} not on a 0-5 scale")
-                extra["rating_problem"] = raw_rating
-        mentions.append(Mention(source=SOURCE, native_id=native_id, kind="review",
-                                target=target, created_at=created or collected_at,
-                                url=page_url, author=author, title=_pick(block, selectors.title),
-                                body=body, rating=rating, extra=extra))
+    for number, block in enumerate(soup.select(selectors.review), 1):
+        try:
+            mentions.append(_block_mention(block, page_url, target, selectors, collected_at,
+                                           notes))
+        except ITEM_ERRORS as exc:  # one odd block must not cost the page
+            skipped = skipped if skipped is not None else notes
+            skipped.append(f"item 'review block {number}': {type(exc).__name__}: "
+                           f"{str(exc)[:200]}: skipped")
     next_url = None
     if selectors.next:
         link = _pick(soup, selectors.next if "@" in selectors.next else selectors.next + "@href")
@@ -114,12 +102,40 @@ def parse_css_page(page: str, page_url: str, target: str, selectors: Selectors,
     return mentions, next_url
 
 
+def _block_mention(block: Tag, page_url: str, target: str, selectors: Selectors,
+                   collected_at: str, notes: list[str]) -> Mention:
+    body = _pick(block, selectors.text)
+    author = _pick(block, selectors.author)
+    raw_date = _pick(block, selectors.date)
+    created = parse_date_loose(raw_date) if raw_date else None
+    native_id = block.get(selectors.id_attr) if selectors.id_attr else None
+    native_id = str(native_id) if native_id else stable_id(page_url, author, raw_date, body)
+    extra: dict[str, Any] = {}
+    if created is None:
+        extra["date_unparsed" if raw_date else "date_missing"] = raw_date or True
+        if raw_date:
+            notes.append(f"review {native_id}: unreadable date {raw_date!r}")
+    rating = None
+    raw_rating = _pick(block, selectors.rating)
+    if raw_rating:
+        rating = parse_stars(raw_rating)
+        if rating is None:
+            notes.append(f"review {native_id}: rating {raw_rating!r} not on a 0-5 scale")
+            extra["rating_problem"] = raw_rating
+    return Mention(source=SOURCE, native_id=native_id, kind="review", target=target,
+                   created_at=created or collected_at, url=page_url, author=author,
+                   title=_pick(block, selectors.title), body=body, rating=rating,
+                   extra=extra)
+
+
 def parse_stars(text: str) -> float | None:
     """"4.0 out of 5 stars", "8/10", "4" -> stars on 0-5; None when it cannot be one."""
     match = _OUT_OF.search(text)
     if match:
         value, best = (float(g.replace(",", ".")) for g in match.groups())
-        return round(value * 5 / best, 2) if 0 < best and 0 <= value <= best else None
+        # "3 out of 999...9" (inf) is no scale: not 0 stars
+        return round(value * 5 / best, 2) if 0 < best < math.inf and 0 <= value <= best \
+            else None
     match = _NUMBER.search(text)
     if not match:
         return None

@@ -140,7 +140,10 @@ def _entry_mention(entry: Any, feed_url: str, collected_at: str) -> Mention:
 def _entry_time(entry: Any) -> str | None:
     for key in ("published", "updated", "created"):
         parsed = entry.get(f"{key}_parsed")
-        found = parse_time(calendar.timegm(parsed)) if parsed else None  # None: year 0
+        try:
+            found = parse_time(calendar.timegm(parsed)) if parsed else None
+        except (ValueError, OverflowError):  # year 0: feedparser's answer to an odd date
+            found = None
         if found:
             return found
         found = parse_time(entry.get(key))

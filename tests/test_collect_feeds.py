@@ -89,3 +89,33 @@ def test_unwrap_redirect_leaves_other_links_alone():
         "https://example.com/url?url=https://x.example"
     assert unwrap_redirect("https://www.google.com/url?q=https://x.example/a&sa=U") == \
         "https://x.example/a"
+
+
+def rss(*items: str) -> bytes:
+    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+            + "".join(items) + "</channel></rss>").encode()
+
+
+@responses.activate
+def test_character_references_no_text_can_hold_become_u_fffd_not_a_failed_feed():
+    # feedparser itself raised on these, for the whole feed (UnicodeEncodeError, ValueError)
+    responses.get(FEED_URL, body=rss(
+        "<item><guid>tag:x,1:a</guid><title>Larkspur &#xD83D; cut</title></item>",
+        "<item><guid>tag:x,1:b</guid><title>Larkspur &#x110000; &#99999999999; &#0;</title>"
+        "</item>",
+        "<item><guid>tag:x,1:c</guid><title>Larkspur &#x1F621; &#233;</title></item>"),
+        content_type="application/rss+xml")
+    titles = [m.title for m in collector().collect(FEED_URL, {})]
+    assert titles == ["Larkspur \ufffd cut", "Larkspur \ufffd \ufffd \ufffd",
+                      "Larkspur \U0001F621 \u00e9"]
+
+
+@responses.activate
+def test_a_date_no_datetime_holds_dates_the_entry_when_seen():
+    responses.get(FEED_URL, body=rss(
+        "<item><guid>tag:x,1:a</guid><title>old</title>"
+        "<pubDate>Mon, 01 Jan -1199 00:00:00 GMT</pubDate></item>",
+        "<item><guid>tag:x,1:b</guid><title>year 0</title>"
+        "<pubDate>0001-01-01T00:00:00+01:00</pubDate></item>"), content_type="application/rss+xml")
+    mentions = list(collector().collect(FEED_URL, {}))
+    assert [m.extra for m in mentions] == [{"date_missing": True}] * 2

@@ -7,7 +7,8 @@ stored, and the run exits 0. Bad responses (a gzip bomb, a 50 MB page, a server
 trickling one byte a second, in the body or in the headers, redirects to another port and
 to a path robots.txt disallows) fail their source alone: exit 1, the others stored. A feed
 of 100,000 entries is read up to its first 1,000. Every run is measured through the
-child's own rusage (os.wait4): it must finish before its kill deadline, under 300 MB.
+run's own rusage (os.wait4, in a launcher): it must finish before its kill deadline, under
+300 MB.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import signal
 import sqlite3
 import subprocess
-import threading
+import sys
 import time
 import zlib
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import pytest
 from collectors.base import Collector, Mention
 from earful import db as store
 from earful import pipeline
+from earful.config import ConfigError
 from tests import test_crash_safety as crash
 from tests import test_faults as faults
 from tests.conftest import make_config
@@ -61,26 +63,37 @@ class Finished:
     seconds: float
 
 
+# The run is started by this small launcher, which reads the run's own rusage (os.wait4).
+# Not wait4 on a child of pytest itself: Linux counts in a child's ru_maxrss the memory of
+# the process it was forked from, up to its exec; late in the full suite that is 300 MB.
+LAUNCH = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
 def measured_run(config: Path, deadline: float) -> Finished:
-    """`earful run` as a child; its own peak RSS from wait4; SIGKILL at ``deadline``."""
-    out, err = config.parent / "stdout.txt", config.parent / "stderr.txt"
+    """`earful run`, its peak RSS from wait4; the whole group SIGKILLed at ``deadline``."""
+    folder = config.parent
+    out, err, usage = folder / "stdout.txt", folder / "stderr.txt", folder / "usage.txt"
     started = time.monotonic()
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen([EARFUL, "run", "--config", str(config)], env=env(),
-                                cwd=config.parent, stdout=stdout, stderr=stderr,
-                                stdin=subprocess.DEVNULL)
-    killer = threading.Timer(deadline, lambda: os.kill(proc.pid, signal.SIGKILL))
-    killer.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        killer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        proc = subprocess.Popen([sys.executable, "-c", LAUNCH, str(usage), EARFUL, "run",
+                                 "--config", str(config)], env=env(), cwd=folder,
+                                stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise AssertionError(f"still running after {deadline} s: killed") from None
     seconds = time.monotonic() - started
-    assert proc.returncode != -signal.SIGKILL, f"still running after {deadline} s: killed"
-    # ru_maxrss is in KiB on Linux
-    return Finished(proc.returncode, out.read_text(), err.read_text(),
-                    usage.ru_maxrss / 1024, seconds)
+    returncode, max_rss_kib = (int(n) for n in usage.read_text().split())
+    return Finished(returncode, out.read_text(), err.read_text(), max_rss_kib / 1024, seconds)
 
 
 def rows(config: Path, sql: str, *args: object) -> list[tuple]:
@@ -538,3 +551,13 @@ url = "https://b.example/"
                                     "IntegrityError: NOT NULL constraint failed"), runs
     assert "alpha:3: title: invalid characters" in runs["alpha"]
     assert runs["beta"] == "ok: ", runs
+
+
+@pytest.mark.parametrize("setting", ["max_response_mb = 0", "request_deadline_seconds = -1",
+                                     "source_deadline_seconds = nan", "max_response_mb = inf",
+                                     "redirect_hosts = [1]"])
+def test_a_limit_that_would_disable_itself_is_a_config_error(tmp_path, setting):
+    with pytest.raises(ConfigError) as caught:
+        make_config(tmp_path, f"\n[http]\n{setting}\n")
+    key = setting.split(" = ")[0]
+    assert f"http.{key}: expected" in str(caught.value) and "\n" not in str(caught.value)
