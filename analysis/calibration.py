@@ -19,20 +19,17 @@ import math
 HOURS_PER_MONTH = 30 * 24
 TESTS = 3  # volume CUSUM, share CUSUM, one-bucket burst: the budget is split evenly
 
-# Extra nats on the CUSUM thresholds, fitted by replay (benchmarks/detection/calibrate.py,
-# results/calibration.json) on two pools: NAB AAPL, AMZN, FB at 1 h thinned to 3-30 mentions
-# an hour and into negatives (labelled windows excluded; CRM and CVS are kept for the
-# injection benchmark), and the synthetic rhythm series of tests/test_spikes.py.
-# The replay alone allows volume -4.0 / share -2.5 (the smallest offsets within budget on both
-# pools at budgets 0.25, 1 and 2, each fitted with the other held fixed). Shipped: volume -3.0,
-# share -1.5, the loosest that keep the app's demo and backtest fixtures (tests/test_stages.py,
-# test_backtest.py, test_alerts.py, test_demo.py) free of false alerts: they assert *zero*
-# alerts over 3-8 weeks at a budget of 1; share -2.0 or volume -3.5 breaks them, and -1.75
-# gave the demo (whose data follows the clock) a second brand-wide episode in one run of two.
-# tests/test_spikes.py states the budget as a rate over 20 series. So the budget is still an
-# upper bound (the replay pools spend well under it). See benchmarks/detection/README.md.
+# Extra nats on the analytic thresholds, which are now floors under each series' own
+# calibration (below). Fitted by replay (benchmarks/detection/calibrate.py) on NAB AAPL, AMZN,
+# FB thinned into negatives and on the synthetic rhythm series of tests/test_spikes.py: the
+# replay alone allows volume -4.0 / share -2.5. Volume stays -3.0 (-3.5 opens a false alert on
+# tests/test_backtest.py's quiet bare-count fixture). Share -2.0 (was -1.5; issue 14), chosen
+# on the tuning half of the injection benchmark (even seeds): storms caught 0.67 -> 0.68, x2
+# 0.49 -> 0.54, false alerts on the storm-free twins 0.16 -> 0.25 a month; the demo at 168 end
+# times (tests/test_demo_any_hour.py) keeps its single episode. Reported figures are on the
+# other half: benchmarks/detection/README.md.
 CUSUM_OFFSET = -3.0
-SHARE_OFFSET = -1.5
+SHARE_OFFSET = -2.0
 TAIL_FACTOR = 0.1
 
 

@@ -251,6 +251,15 @@ SELECTIONS = {
     == ("CVS", "share", 3, 6),
     "CVS volume x3 6h": lambda r: (r["series"], r["kind"], r["fold"], r["duration"])
     == ("CVS", "volume", 3, 6),
+    # issue 14: the gap to the oracle per class and volume tier, all storms
+    "all storms": lambda r: True,
+    **{f"x{f}": (lambda r, f=f: r["fold"] == f) for f in (2, 3, 4, 5)},
+    **{f"{h} h": (lambda r, h=h: r["duration"] == h) for h in (3, 6, 12, 24)},
+    "share": lambda r: r["kind"] == "share",
+    "volume": lambda r: r["kind"] == "volume",
+    # tiers: CVS ~4 mentions an hour (the ~5/h tier), CRM ~40
+    "CVS (~4/h) all": lambda r: r["series"] == "CVS",
+    "CRM (~40/h) all": lambda r: r["series"] == "CRM",
 }
 
 
