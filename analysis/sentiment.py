@@ -70,7 +70,7 @@ _BOOST = dict(_v.BOOSTER_DICT)
 _BOOST.update({w: _v.B_INCR for w in _lex.BOOSTERS})
 _PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 _CLAUSE_END = frozenset(",;:.!?")
-_GLUED = re.compile(r"(?<=[a-z])([.!?]+)(?=[A-Z])")
+_GLUED = re.compile(r"([a-z][.!?]+)([A-Z])")
 _SENTENCE_END = frozenset(".!?")
 NEGATED_NEGATIVE = -0.5  # "not bad" is faint praise, not the mirror image of "bad"
 NEGATED_POSITIVE = _v.N_SCALAR  # VADER's -0.74: "not good" is clearly negative
@@ -111,8 +111,8 @@ class _Scorer:
         the length of the headline (a short first line followed by more lines) or 0."""
         if "&" in text:
             text = html.unescape(text)  # "wasn&#39;t", "&amp;" in scraped reviews and tweets
-        if "." in text or "!" in text or "?" in text:
-            text = _GLUED.sub(r"\1 ", text)  # "unacceptable.Unless": two sentences, not one word
+        if _GLUED.search(text):  # "unacceptable.Unless": two sentences, not one word
+            text = _GLUED.sub(r"\1 \2", text)
         if not text.isascii():
             text = text.translate(self.emoji)
         raw: list[str] = []

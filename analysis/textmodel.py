@@ -45,8 +45,9 @@ _WORD_MASK = (1 << WORD_BITS) - 1
 _CHAR_MASK = (1 << CHAR_BITS) - 1
 CHAR_OFFSET = 1 << WORD_BITS  # character ids follow the word ids in one weight table
 WIDTH = CHAR_OFFSET + (1 << CHAR_BITS)
-_CHAR_CACHE: dict[str, tuple[int, ...]] = {}
+_TOKEN_CACHE: dict[str, tuple] = {}
 _CACHE_MAX = 200_000
+_START = zlib.crc32(b"<s>")
 
 
 def tokens(text: str) -> list[str]:
@@ -55,50 +56,63 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower().replace("\u2019", "'"))
 
 
-def _char_grams(word: str) -> tuple[int, ...]:
-    grams = _CHAR_CACHE.get(word)
-    if grams is None:
-        padded = f" {word} "
-        size = len(padded)
-        crc = zlib.crc32
-        found = {(crc(padded[i:i + n].encode()) & _CHAR_MASK) + CHAR_OFFSET
-                 for n in range(CHAR_MIN, min(CHAR_MAX, size) + 1)
-                 for i in range(size - n + 1)}
-        grams = tuple(found)
-        if len(_CHAR_CACHE) >= _CACHE_MAX:
-            _CHAR_CACHE.clear()
-        _CHAR_CACHE[word] = grams
-    return grams
+def _token(tok: str) -> tuple:
+    """Everything features() needs about one token, computed once per distinct token."""
+    entry = _TOKEN_CACHE.get(tok)
+    if entry is None:
+        raw = tok.encode()
+        full = zlib.crc32(raw)
+        chars = None
+        if tok[0].isalnum():
+            padded = f" {tok} "
+            size = len(padded)
+            chars = tuple({(zlib.crc32(padded[i:i + n].encode()) & _CHAR_MASK) + CHAR_OFFSET
+                           for n in range(CHAR_MIN, min(CHAR_MAX, size) + 1)
+                           for i in range(size - n + 1)})
+        entry = (full,  # crc32 of the token: a bigram's crc continues from it
+                 full & _WORD_MASK,  # unigram id
+                 zlib.crc32(b"!" + raw) & _WORD_MASK,  # unigram id inside a negation scope
+                 b" " + raw,  # crc32(b" tok", crc32(b"prev")) == crc32(b"prev tok")
+                 tok in _CLAUSE or tok[0] in "!?" or tok in _CONTRAST,  # ends a scope
+                 tok in _NEGATORS or tok.endswith("n't"),  # opens a scope
+                 chars)
+        if len(_TOKEN_CACHE) >= _CACHE_MAX:
+            _TOKEN_CACHE.clear()
+        _TOKEN_CACHE[tok] = entry
+    return entry
 
 
-def features(text: str) -> tuple[list[int], list[int]]:
+def features(text: str) -> tuple[list[int], np.ndarray]:
     """(word feature ids, character feature ids), each without repeats; the character ids
-    start at CHAR_OFFSET, so both index one table of WIDTH rows."""
-    toks = tokens(text)
-    crc = zlib.crc32
+    start at CHAR_OFFSET, so both index one table of WIDTH rows.
+
+    Word features: the token ("!token" inside a negation scope) and the bigram "prev token"
+    (from "<s>" to "</s>"), each crc32 of its UTF-8 text masked to WORD_BITS."""
+    crc, mask = zlib.crc32, _WORD_MASK
     words: set[int] = set()
-    chars: set[int] = set()
+    grams = []
     scope = 0
-    prev = "<s>"
-    for tok in toks:
-        if tok in _CLAUSE or tok[0] in "!?" or tok in _CONTRAST:
+    prev = _START
+    for tok in tokens(text):
+        full, uni, negated, spaced, resets, opens, chars = _token(tok)
+        if resets:
             scope = 0
-            marked = tok
+            words.add(uni)
         elif scope:
             scope -= 1
-            marked = "!" + tok
+            words.add(negated)
         else:
-            marked = tok
-        if tok in _NEGATORS or tok.endswith("n't"):
+            words.add(uni)
+        if opens:
             scope = NEGATION_SCOPE
-        words.add(crc(marked.encode()) & _WORD_MASK)
-        words.add(crc(f"{prev} {tok}".encode()) & _WORD_MASK)
-        prev = tok
-        if tok[0].isalnum():
-            chars.update(_char_grams(tok))
-    if toks:
-        words.add(crc(f"{prev} </s>".encode()) & _WORD_MASK)
-    return list(words), list(chars)
+        words.add(crc(spaced, prev) & mask)
+        prev = full
+        if chars is not None:
+            grams.append(chars)
+    if prev != _START:
+        words.add(crc(b" </s>", prev) & mask)
+    chars = set().union(*grams)  # a set in C is faster here than np.unique
+    return list(words), np.fromiter(chars, dtype=np.intp, count=len(chars))
 
 
 def dense(lexicon_score: float) -> list[float]:
@@ -119,12 +133,10 @@ class Model:
     def logits(self, text: str, lexicon_score: float) -> tuple[float, float]:
         w, c = features(text)
         z = self.bias + self.dense @ np.asarray(dense(lexicon_score))
-        if w or c:
-            rows = self.table[w + c]  # one gather; the table must be C-ordered for speed
-            if w:
-                z += rows[:len(w)].sum(axis=0) / math.sqrt(len(w))
-            if c:
-                z += rows[len(w):].sum(axis=0) / math.sqrt(len(c))
+        if w:  # the table must be C-ordered: each id reads one row of two weights
+            z += self.table[w].sum(axis=0) / math.sqrt(len(w))
+        if len(c):
+            z += self.table[c].sum(axis=0) / math.sqrt(len(c))
         return float(z[0]), float(z[1])
 
     def score(self, text: str, lexicon_score: float) -> float:

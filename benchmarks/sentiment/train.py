@@ -91,7 +91,7 @@ def featurize(texts: list[str]) -> tuple[sparse.csr_matrix, np.ndarray]:
         indices.extend(w)
         indices.extend(c)  # character ids already start at textmodel.CHAR_OFFSET
         values.extend([1.0 / np.sqrt(len(w))] * len(w) if w else [])
-        values.extend([1.0 / np.sqrt(len(c))] * len(c) if c else [])
+        values.extend([1.0 / np.sqrt(len(c))] * len(c) if len(c) else [])
         indptr.append(len(indices))
     width = textmodel.WIDTH
     x = sparse.csr_matrix((np.array(values, dtype=np.float32), np.array(indices, dtype=np.int32),
