@@ -131,13 +131,23 @@ class Model:
     meta: dict[str, Any]
 
     def logits(self, text: str, lexicon_score: float) -> tuple[float, float]:
+        # Plain floats except for the two gathers: numpy's per-call cost dominates short texts.
         w, c = features(text)
-        z = self.bias + self.dense @ np.asarray(dense(lexicon_score))
+        d = dense(lexicon_score)
+        (n0, n1, n2, n3), (p0, p1, p2, p3) = self.dense.tolist()
+        z_neg = self.bias[0] + n0 * d[0] + n1 * d[1] + n2 * d[2] + n3 * d[3]
+        z_pos = self.bias[1] + p0 * d[0] + p1 * d[1] + p2 * d[2] + p3 * d[3]
         if w:  # the table must be C-ordered: each id reads one row of two weights
-            z += self.table[w].sum(axis=0) / math.sqrt(len(w))
+            a, b = self.table[w].sum(axis=0).tolist()
+            scale = 1.0 / math.sqrt(len(w))
+            z_neg += a * scale
+            z_pos += b * scale
         if len(c):
-            z += self.table[c].sum(axis=0) / math.sqrt(len(c))
-        return float(z[0]), float(z[1])
+            a, b = self.table[c].sum(axis=0).tolist()
+            scale = 1.0 / math.sqrt(len(c))
+            z_neg += a * scale
+            z_pos += b * scale
+        return float(z_neg), float(z_pos)
 
     def score(self, text: str, lexicon_score: float) -> float:
         z_neg, z_pos = self.logits(text, lexicon_score)
