@@ -57,7 +57,7 @@ VERSION = "2.0"
 NEGATIVE_CUT = -0.07
 POSITIVE_CUT = 0.37
 MODEL_FILE = "sentiment_model.npz"
-# The cut-offs of the lexicon alone (earful-vader 1.0), for benchmarks that score it alone.
+# The cut-offs of the lexicon alone (chosen for earful-vader 1.0), for benchmarks.
 LEXICON_NEGATIVE_CUT = -0.01
 LEXICON_POSITIVE_CUT = 0.19
 

@@ -63,7 +63,7 @@ def main() -> None:
 
     rows = [
         ("plain vaderSentiment (cuts -0.05 / 0.05)", plain, -0.05, 0.05),
-        (f"lexicon alone, earful-vader 1.0 (cuts {sentiment.LEXICON_NEGATIVE_CUT} / "
+        (f"lexicon alone, as shipped (cuts {sentiment.LEXICON_NEGATIVE_CUT} / "
          f"{sentiment.LEXICON_POSITIVE_CUT})", sentiment.lexicon_score,
          sentiment.LEXICON_NEGATIVE_CUT, sentiment.LEXICON_POSITIVE_CUT),
         (f"earful {sentiment.MODEL} {sentiment.VERSION} (cuts {sentiment.NEGATIVE_CUT} / "
