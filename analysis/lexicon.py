@@ -74,6 +74,20 @@ PHRASES: dict[str, float] = {
     "every time": 0.0, "the shit": 3.0, "the bomb": 3.0, "bad ass": 1.5, "kiss of death": -1.5,
     "to die for": 3.0, "too small": -1.2, "too big": -1.2, "too short": -1.2, "too long": -1.0,
     "too tight": -1.3, "too large": -1.2, "see through": -1.0, "see-through": -1.0,
+    # Negated advice reads as praise word by word ("don't waste" flips "waste"): it is a warning.
+    "waste your money": -2.8, "waste your time": -2.5, "save your money": -2.5,
+    "save yourself the": -2.0,
+    # "X at best" is faint damnation whatever X is; comparisons that something else was better.
+    "at best": -2.5, "had better": -1.8, "better than this": -2.0, "used to be better": -2.0,
+    "used to be good": -2.0, "used to be great": -2.0,
+    # Praise built from negated words ("could not be happier") and fixes ("fixed my issue").
+    "could not be happier": 3.0, "couldn't be happier": 3.0, "couldnt be happier": 3.0,
+    "could not be more pleased": 3.0, "couldn't be more pleased": 3.0,
+    "fixed my issue": 1.8, "fixed the issue": 1.8, "fixed my problem": 1.8,
+    "fixed the problem": 1.8, "solved my problem": 1.8, "resolved my issue": 1.8,
+    "never had a problem": 1.8, "never had a single problem": 2.0, "not a single problem": 2.0,
+    "never had a single issue": 2.0, "not a single issue": 2.0,
+    "not disappointed": 1.5,
 }
 
 # Words VADER rates as praise that in brand talk name the help desk ("support never answered",

@@ -262,6 +262,7 @@ def score(db: sqlite_utils.Database, config: Config, *, show_progress: bool = Tr
             "SELECT count(*) FROM mentions WHERE (collected_at, id) > (?, ?)",
             [position[0], position[1]]).fetchone()[0]
     workers = _workers(db, position, config.earful["score_workers"])
+    sentiment.model()  # read the model file once, before any fork, so workers share it
     pool = None
     if workers > 1:
         import multiprocessing

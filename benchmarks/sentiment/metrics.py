@@ -35,3 +35,22 @@ def three_way(value: float, negative_cut: float, positive_cut: float) -> str:
     if value > positive_cut:
         return "positive"
     return "neutral"
+
+
+def negative_auc(gold: Sequence[str], scores: Sequence[float]) -> float:
+    """ROC AUC of "negative" against the rest, ranking by -score (ties count half)."""
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):  # average ranks over ties, lowest score = highest rank
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = len(scores) - (i + j) / 2
+        i = j + 1
+    neg = [r for g, r in zip(gold, ranks, strict=True) if g == "negative"]
+    n_pos = len(scores) - len(neg)
+    if not neg or not n_pos:
+        return float("nan")
+    return (sum(neg) - len(neg) * (len(neg) + 1) / 2) / (len(neg) * n_pos)
