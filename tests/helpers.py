@@ -17,17 +17,33 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-quic", "--hide-scrollbars"]
 
 
+def _apt_install(*packages: str) -> None:
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update"], capture_output=True, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", *packages], capture_output=True,
+                       timeout=600)
+
+
 def chromium() -> str:
     for name in ("chromium", "chromium-browser"):
         if shutil.which(name):
             return shutil.which(name)
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update"], capture_output=True, timeout=300)
-        subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True,
-                       timeout=600)
+    _apt_install("chromium")
     path = shutil.which("chromium")
     if not path:
         pytest.skip("headless Chromium is not installed and `apt-get install chromium` "
+                    "could not install it here (needs root and Debian's package archive)")
+    return path
+
+
+def chromedriver() -> str:
+    """Debian's chromedriver (package chromium-driver), matching its Chromium."""
+    chromium()
+    if not shutil.which("chromedriver"):
+        _apt_install("chromium-driver")
+    path = shutil.which("chromedriver")
+    if not path:
+        pytest.skip("chromedriver is not installed and `apt-get install chromium-driver` "
                     "could not install it here (needs root and Debian's package archive)")
     return path
 

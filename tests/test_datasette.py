@@ -426,7 +426,7 @@ def test_complaints_this_week_finds_the_storm_words(ds, populated):
         label, text = db.execute(
             "SELECT ms.label, lower(coalesce(m.title, '') || ' ' || m.body) FROM mentions m "
             "JOIN mention_sentiments ms ON ms.mention_id = m.id WHERE m.id = ?",
-            [r["example_id"]]).fetchone()
+            [json.loads(r["example"])["pk"]]).fetchone()
         assert label == "negative" and r["complaint"].split(" ")[-1] in text
 
 
