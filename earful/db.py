@@ -599,6 +599,8 @@ def _m018_episode_windows(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
         CREATE INDEX IF NOT EXISTS alerts_episode ON alerts(episode_id, event_at);
+        -- The home page's latest episode, across brands.
+        CREATE INDEX IF NOT EXISTS episodes_opened ON episodes(opened_at);
         -- The configured brands, written by publish: which are competitors (charted
         -- beside ours, never alerted on). Datasette cannot read the config file.
         CREATE TABLE IF NOT EXISTS brands (
