@@ -17,35 +17,27 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-quic", "--hide-scrollbars"]
 
 
-def _apt_install(*packages: str) -> None:
-    if os.geteuid() == 0 and shutil.which("apt-get"):
+def _installed(program: str, package: str) -> str:
+    """The program's path, installing Debian's package first where it is missing."""
+    if not shutil.which(program) and os.geteuid() == 0 and shutil.which("apt-get"):
         subprocess.run(["apt-get", "update"], capture_output=True, timeout=300)
-        subprocess.run(["apt-get", "install", "-y", *packages], capture_output=True,
+        subprocess.run(["apt-get", "install", "-y", package], capture_output=True,
                        timeout=600)
+    path = shutil.which(program)
+    if not path:
+        pytest.skip(f"{program} is not installed and `apt-get install {package}` could not "
+                    "install it here (needs root and Debian's package archive)")
+    return path
 
 
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        if shutil.which(name):
-            return shutil.which(name)
-    _apt_install("chromium")
-    path = shutil.which("chromium")
-    if not path:
-        pytest.skip("headless Chromium is not installed and `apt-get install chromium` "
-                    "could not install it here (needs root and Debian's package archive)")
-    return path
+    return shutil.which("chromium-browser") or _installed("chromium", "chromium")
 
 
 def chromedriver() -> str:
     """Debian's chromedriver (package chromium-driver), matching its Chromium."""
     chromium()
-    if not shutil.which("chromedriver"):
-        _apt_install("chromium-driver")
-    path = shutil.which("chromedriver")
-    if not path:
-        pytest.skip("chromedriver is not installed and `apt-get install chromium-driver` "
-                    "could not install it here (needs root and Debian's package archive)")
-    return path
+    return _installed("chromedriver", "chromium-driver")
 
 
 class Site:

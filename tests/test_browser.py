@@ -303,14 +303,3 @@ def test_the_dashboard_draws_its_charts_and_says_its_rules(browser):
     browser.check_layout()
     browser.shot("dashboard")
 
-
-def test_competitors_are_charted_but_never_alerted_on(site):
-    _, config, db = site
-    assert config.brand(COMPETITOR).competitor
-    assert db.execute("SELECT count(*) FROM mentions WHERE brand = ?", [COMPETITOR]
-                      ).fetchone()[0] > 100
-    # Its mentions carry the same storm as ours; still no episode, alert or bucket.
-    for table in ("episodes", "alerts", "buckets"):
-        assert db.execute(f"SELECT count(*) FROM {table} WHERE brand = ?", [COMPETITOR]
-                          ).fetchone()[0] == 0, table
-    assert db.execute("SELECT count(*) FROM episodes WHERE brand = 'Larkspur'").fetchone()[0]
