@@ -184,6 +184,11 @@ def test_triage_and_correction_from_the_mention_page_win_everywhere(ds, site):
     page = get(ds, path, cookies=team).text
     assert "corrected by team (the model said negative)" in page
     assert "owner Dana" in page and "refund sent" in page
+    # The forms' own pages offer the same choices, without their INSERT statement.
+    form = get(ds, "/earful/set_triage", cookies=team).text
+    assert "insert into" not in form.lower()
+    assert re.findall(r"<option[^>]*>([a-z]+)</option>", form.split('name="status"')[1]
+                      .split("</select>")[0]) == ["new", "acknowledged", "resolved", "ignored"]
     # The person's label is what every count and list uses.
     assert db.execute("SELECT label FROM mention_sentiments WHERE mention_id = ?",
                       [mention]).fetchone() == ("neutral",)
