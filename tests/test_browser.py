@@ -220,12 +220,11 @@ def test_4_sign_in_and_acknowledge_a_mention_with_an_owner(browser, site):
     browser.home()
     browser.click(".earful-jobs a.job", "Mentions of the last 30 days")
     browser.check_layout(feed=True)
-    browser.click(".earful-feed .mention a", "open")
+    browser.click(".earful-feed .mention.sentiment-negative a", "open")  # the newest negative
     assert browser.clicks <= 2
     browser.check_layout()
     mention_url = browser.driver.current_url
     title = browser.texts(".mention .mention-body")[0]
-    browser.shot("mention")
     # Anonymous: no form, a way to sign in that comes back here.
     assert not browser.texts("form.triage")
     browser.click("p.signin a", "Sign in to triage")
@@ -235,6 +234,7 @@ def test_4_sign_in_and_acknowledge_a_mention_with_an_owner(browser, site):
     browser.driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
     browser.click("form.password-login input[type=submit]")
     assert browser.driver.current_url == mention_url
+    browser.shot("mention")
     # Signed in: status is a choice, owner a field.
     from selenium.webdriver.support.select import Select
 
