@@ -104,6 +104,34 @@ def test_episode_windows_are_the_windows_the_emails_counted(site):
     assert checked, "the storm must have sent an email"
 
 
+def test_episode_windows_follow_escalations_and_the_close(config):
+    """Each new email moves the window to the one it counted: open, escalate, close."""
+    db = store.connect(config.database)
+    episode = {"id": "Acme/all/2026-11-23T07:00:00Z", "brand": "Acme", "series": "all",
+               "status": "open", "opened_at": "2026-11-23T07:00:00Z", "rule": "burst",
+               "params": '{"bucket_hours": 1}', "updated_at": "2026-11-23T07:00:00Z"}
+    db.table("episodes").insert(episode)
+    # Busy hours before it opened (the evidence starts at the first), one calm hour before.
+    for hour, y, expected in ((2, 1, 2.0), (3, 9, 2.0), (4, 6, 2.0), (5, 1, 2.0), (6, 7, 2.0)):
+        db.table("buckets").insert({"brand": "Acme", "series": "all", "n": 40, "y": y,
+                                    "bucket_at": f"2026-11-23T0{hour}:00:00Z",
+                                    "expected": expected})
+    for kind, at in (("open", "07"), ("escalate", "09"), ("close", "20")):
+        if kind == "close":
+            db.execute("UPDATE episodes SET status = 'closed', closed_at = ? WHERE id = ?",
+                       [f"2026-11-23T{at}:00:00Z", episode["id"]])
+        alert = alerts.alert_row(f"{episode['id']}:{kind}", kind, recipients=["a@x"],
+                                 brand="Acme", episode_id=episode["id"],
+                                 event_at=f"2026-11-23T{at}:00:00Z")
+        db.table("alerts").insert(alert)
+        row = alerts.rows(db, "SELECT * FROM episodes WHERE id = ?", [episode["id"]])[0]
+        window = db.execute("SELECT since, until FROM episode_windows").fetchone()
+        assert window == alerts.evidence_window(db, config, alert, row), kind
+        assert window[0] == "2026-11-23T06:00:00Z"  # hour 5 was calm
+    assert window[1] == "2026-11-23T21:00:00Z"
+    db.close()
+
+
 def test_every_episode_row_links_to_exactly_its_evidence(ds, site):
     _, db = site
     html = get(ds, "/earful/open_episodes").text
