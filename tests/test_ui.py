@@ -171,6 +171,24 @@ def test_the_email_links_land_on_the_evidence_with_its_count(ds, site):
     assert mention.index("mention-body") < mention.index("Details: ids")
 
 
+def test_a_source_s_own_episode_email_counts_that_source_like_its_page(ds, site):
+    config, db = site
+    episode = alerts.rows(db, "SELECT * FROM episodes WHERE series != 'all'", [])[0]
+    # Inside the brand-wide episode it sent no email; render the one it would send alone.
+    alert = {**alerts.alert_row(f"{episode['id']}:open", "open", recipients=["a@x"],
+                                brand=episode["brand"], episode_id=episode["id"],
+                                event_at=episode["opened_at"]), "created_at": store.now_iso()}
+    evidence = alerts.gather(db, config, alert)
+    assert {s.source for s in evidence.by_source} == {episode["series"]}
+    assert {m["source"] for m in evidence.worst} == {episode["series"]}
+    text = alerts.render(evidence, "earful@x").get_body(("plain",)).get_content()
+    count, link = re.search(r"See all (\d+) negative mentions: (\S+)", text).groups()
+    page = get(ds, link.replace(config.earful["datasette_url"], "")).text
+    assert f"<strong>{count}</strong> negative mentions of Larkspur on {episode['series']}" \
+        in page
+    assert page.count('<article class="mention') == int(count)
+
+
 def test_anonymous_visitors_get_a_sign_in_link_that_comes_back(ds, site):
     _, db = site
     path = "/earful/mentions/" + tilde_encode(a_negative_mention(db))
