@@ -285,9 +285,10 @@ def test_5_our_negative_share_against_a_competitor_s_over_30_days(browser, site)
         ".map(function (tr) { return Array.from(tr.cells).map(function (td) {"
         " return td.innerText.trim(); }); })")
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).strftime("%Y-%m-%d")
-    expected = {brand: f"{round(100 * neg / n, 1)}% ({neg} of {n})" for brand, n, neg in
-                db.execute("SELECT brand, sum(mentions), sum(negatives) FROM daily_counts "
-                           "WHERE day >= ? GROUP BY brand", [since])}
+    # (SQLite rounds half away from zero, Python's round() to even: let SQLite round.)
+    expected = {brand: f"{share}% ({neg} of {n})" for brand, n, neg, share in db.execute(
+        "SELECT brand, sum(mentions), sum(negatives), round(100.0 * sum(negatives) / "
+        "sum(mentions), 1) FROM daily_counts WHERE day >= ? GROUP BY brand", [since])}
     assert {r[0]: r[-1] for r in rows} == {"Larkspur (ours)": expected["Larkspur"],
                                            f"{COMPETITOR} (competitor)": expected[COMPETITOR]}
     browser.check_layout()

@@ -417,7 +417,7 @@ def test_complaints_this_week_finds_the_storm_words(ds, populated):
                         "JOIN complaint_periods p USING (brand, period) WHERE t.brand = "
                         "'Larkspur' AND t.period = '7d' ORDER BY t.rank").fetchall()
     assert [(r["complaint"], r["this_week"]) for r in rows] == [
-        (term, f"in {n} of {read} negative mentions ({round(100 * n / read)}%)")
+        (term, f"in {n} of {read} negative mentions ({int(100 * n / read + 0.5)}%)")  # half up
         for term, n, read in stored]
     assert all(r["usually"].startswith(("in ", "hardly ever")) and r["as_of"] for r in rows)
     assert not {"z", "usual_out_of", "rank"} & set(rows[0])
