@@ -195,6 +195,7 @@ BRAND_KEYS: dict[str, tuple[Any, Any, str]] = {
     "exclude_subreddits": (LIST, [], "subreddits to ignore"),
     "lexicon": (DICT, {}, "sentiment overrides, word = valence (-4..4)"),
     "sources": (LIST, [], "the sources to watch"),
+    "competitor": (BOOL, False, "a competitor: collected and charted, never alerted on"),
 }
 
 COMMON_SOURCE_KEYS: dict[str, tuple[Any, Any, str]] = {
@@ -266,6 +267,7 @@ class Brand:
     exclude_subreddits: list[str] = field(default_factory=list)
     lexicon: dict[str, float] = field(default_factory=dict)
     sources: list[Source] = field(default_factory=list)
+    competitor: bool = False  # collected and charted beside ours, never alerted on
 
 
 @dataclass
@@ -496,6 +498,7 @@ def _brand(raw: Any, where: str, at: str) -> Brand:
         name=values["name"], keywords=values["keywords"], exclude=values["exclude"],
         exclude_authors=values["exclude_authors"], exclude_subreddits=values["exclude_subreddits"],
         lexicon={k.lower(): float(v) for k, v in values["lexicon"].items()}, sources=sources,
+        competitor=values["competitor"],
     )
 
 

@@ -731,6 +731,57 @@ def _m019_outbox_channels(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m018_episode_windows(db: sqlite_utils.Database) -> None:
+    # Datasette links each episode to its evidence: the window its latest email counted
+    # (alerts.evidence_window: from the first of the up to 6 busy hours just before it
+    # opened, to the end of the hour of that email's event, or of the close). An episode
+    # no email went out for yet (a source's, inside a brand-wide one) runs to the current
+    # hour. Kept beside alerts.evidence_window: a change there changes this view too.
+    db.executescript(
+        """
+        CREATE INDEX IF NOT EXISTS alerts_episode ON alerts(episode_id, event_at);
+        -- The home page's latest episode, across brands.
+        CREATE INDEX IF NOT EXISTS episodes_opened ON episodes(opened_at);
+        -- The configured brands, written by publish: which are competitors (charted
+        -- beside ours, never alerted on). Datasette cannot read the config file.
+        CREATE TABLE IF NOT EXISTS brands (
+            name TEXT PRIMARY KEY,
+            competitor INTEGER NOT NULL DEFAULT 0
+        );
+        DROP VIEW IF EXISTS episode_windows;
+        CREATE VIEW episode_windows AS
+        WITH e AS (
+          SELECT e.*, 3600 * coalesce(json_extract(e.params, '$.bucket_hours'), 1) AS step,
+                 strftime('%Y-%m-%dT%H:%M:%SZ', e.opened_at, '-' ||
+                   (6 * coalesce(json_extract(e.params, '$.bucket_hours'), 1)) || ' hours')
+                   AS reach,
+                 (SELECT a.id FROM alerts a WHERE a.episode_id = e.id
+                    AND a.kind IN ('open', 'escalate', 'close')
+                  ORDER BY a.event_at DESC, a.created_at DESC LIMIT 1) AS alert_id
+          FROM episodes e
+        )
+        SELECT e.id AS episode_id, e.brand, e.series, e.status, e.opened_at, e.closed_at,
+               e.alert_id,
+               coalesce((SELECT min(b.bucket_at) FROM buckets b WHERE b.brand = e.brand
+                           AND b.series = e.series AND b.bucket_at < e.opened_at
+                           AND b.bucket_at >= e.reach
+                           AND b.bucket_at > coalesce((
+                             SELECT max(c.bucket_at) FROM buckets c WHERE c.brand = e.brand
+                               AND c.series = e.series AND c.bucket_at < e.opened_at
+                               AND c.bucket_at >= e.reach
+                               AND c.y <= coalesce(c.expected, 0) + 0.5), '')),
+                        e.opened_at) AS since,
+               strftime('%Y-%m-%dT%H:%M:%SZ', CASE
+                 WHEN a.kind = 'close' AND e.closed_at IS NOT NULL THEN e.closed_at
+                 WHEN a.kind IS NOT NULL THEN max(a.event_at, e.opened_at)
+                 WHEN e.closed_at IS NOT NULL THEN e.closed_at
+                 ELSE strftime('%Y-%m-%dT%H:00:00Z', 'now') END,
+                 '+' || e.step || ' seconds') AS until
+        FROM e LEFT JOIN alerts a ON a.id = e.alert_id;
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "core tables", _m001_core),
     (2, "full-text search on mentions", _m002_fts),
@@ -748,6 +799,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
      _m013_sentiments_from_facts),
     (17, "fact_hours, fact_days, fact_totals: counts kept by triggers for publish and Datasette",
      _m017_fact_counts),
+    (18, "episode_windows and brands, for Datasette",
+     _m018_episode_windows),
     (19, "alert deliveries per channel; instant alert hits", _m019_outbox_channels),
 ]
 

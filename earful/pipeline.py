@@ -324,8 +324,8 @@ def detect(db: sqlite_utils.Database, config: Config, *, now: dt.datetime | None
     refresh_daily_counts(db)  # source_series reads them; incremental, so cheap
     params = detector_params(config)
     for brand in config.brands:
-        if brands and brand.name not in brands:
-            continue
+        if (brands and brand.name not in brands) or brand.competitor:
+            continue  # competitors are collected and charted, never alerted on
         # "all" first: a source's episode inside an open brand episode sends no second email.
         for series in ["all", *source_series(db, config, brand.name, end)]:
             result.merge(_detect_series(db, config, brand.name, series, end, step, params))
@@ -468,6 +468,11 @@ def publish(db: sqlite_utils.Database, config: Config | None = None,
     from .complaints import refresh_complaint_terms
 
     groups = refresh_daily_counts(db)
+    if config:  # which brands are competitors: Datasette's charts read it
+        with db.atomic():
+            db.execute("DELETE FROM brands")
+            db.conn.executemany("INSERT INTO brands (name, competitor) VALUES (?, ?)",
+                                [(b.name, int(b.competitor)) for b in config.brands])
     words = {b.name: [b.name, *b.keywords] for b in config.brands} if config else None
     refresh_complaint_terms(db, now, brand_words=words)
     return groups

@@ -17,19 +17,27 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-quic", "--hide-scrollbars"]
 
 
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        if shutil.which(name):
-            return shutil.which(name)
-    if os.geteuid() == 0 and shutil.which("apt-get"):
+def _installed(program: str, package: str) -> str:
+    """The program's path, installing Debian's package first where it is missing."""
+    if not shutil.which(program) and os.geteuid() == 0 and shutil.which("apt-get"):
         subprocess.run(["apt-get", "update"], capture_output=True, timeout=300)
-        subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True,
+        subprocess.run(["apt-get", "install", "-y", package], capture_output=True,
                        timeout=600)
-    path = shutil.which("chromium")
+    path = shutil.which(program)
     if not path:
-        pytest.skip("headless Chromium is not installed and `apt-get install chromium` "
-                    "could not install it here (needs root and Debian's package archive)")
+        pytest.skip(f"{program} is not installed and `apt-get install {package}` could not "
+                    "install it here (needs root and Debian's package archive)")
     return path
+
+
+def chromium() -> str:
+    return shutil.which("chromium-browser") or _installed("chromium", "chromium")
+
+
+def chromedriver() -> str:
+    """Debian's chromedriver (package chromium-driver), matching its Chromium."""
+    chromium()
+    return _installed("chromedriver", "chromium-driver")
 
 
 class Site:

@@ -74,7 +74,8 @@ def test_canned_queries_run_on_real_rows(populated, name):
     _, db = populated
     sql = METADATA["databases"]["earful"]["queries"][name]["sql"]
     episode = db.execute("SELECT id FROM episodes LIMIT 1").fetchone()
-    params = {"brand": "", "episode": episode[0] if episode else "", "q": "charged"}
+    params = {"brand": "", "episode": episode[0] if episode else "", "q": "charged",
+              "since": "", "until": ""}
     from datasette.utils import escape_fts
 
     db.conn.create_function("escape_fts", 1, escape_fts)  # Datasette provides it when serving
@@ -312,7 +313,8 @@ def only_episode(db):
 def test_every_canned_query_answers_on_real_rows(ds, populated, name):
     _, db = populated
     sql = METADATA["databases"]["earful"]["queries"][name]["sql"]
-    params = {"brand": "Larkspur", "episode": only_episode(db)[0], "q": "charged"}
+    params = {"brand": "Larkspur", "episode": only_episode(db)[0], "q": "charged",
+              "since": "", "until": ""}
     rows = query_rows(ds, name, **{k: v for k, v in params.items() if f":{k}" in sql})
     assert rows, f"{name} returned nothing on the demo data"
 
@@ -406,20 +408,26 @@ def test_a_busy_week_shows_the_newest_200_negatives_and_counts_them_all(tmp_path
 def test_complaints_this_week_finds_the_storm_words(ds, populated):
     _, db = populated
     rows = query_rows(ds, "complaints_this_week", brand="Larkspur")
-    terms = [r["term"] for r in rows]
+    terms = [r["complaint"] for r in rows]
     assert set(terms[:15]) & {"charged", "twice", "charged twice", "double charge", "refund"}, \
         terms
     assert "larkspur" not in terms and "that" not in terms
-    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
-    assert all(r["mentions"] <= r["out_of"] <= r["all_negatives"] for r in rows)
-    assert all(r["usual"] <= r["usual_out_of"] and r["as_of"] for r in rows)
+    # In words a marketer reads, the same numbers publish kept (most telling first).
+    stored = db.execute("SELECT t.term, t.window_count, p.window_read FROM complaint_terms t "
+                        "JOIN complaint_periods p USING (brand, period) WHERE t.brand = "
+                        "'Larkspur' AND t.period = '7d' ORDER BY t.rank").fetchall()
+    assert [(r["complaint"], r["this_week"]) for r in rows] == [
+        (term, f"in {n} of {read} negative mentions ({int(100 * n / read + 0.5)}%)")  # half up
+        for term, n, read in stored]
+    assert all(r["usually"].startswith(("in ", "hardly ever")) and r["as_of"] for r in rows)
+    assert not {"z", "usual_out_of", "rank"} & set(rows[0])
     # Each example is a negative mention of the week that has the word.
     for r in rows[:5]:
         label, text = db.execute(
             "SELECT ms.label, lower(coalesce(m.title, '') || ' ' || m.body) FROM mentions m "
             "JOIN mention_sentiments ms ON ms.mention_id = m.id WHERE m.id = ?",
-            [r["example"]]).fetchone()
-        assert label == "negative" and r["term"].split(" ")[-1] in text
+            [json.loads(r["example"])["pk"]]).fetchone()
+        assert label == "negative" and r["complaint"].split(" ")[-1] in text
 
 
 def test_source_health_shows_last_success_and_last_error(ds):

@@ -107,6 +107,8 @@ def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> 
     s, en = store.iso(start), store.iso(end)
     brands = []
     for brand in config.brands:
+        if brand.competitor:
+            continue  # competitors are charted, never alerted on
         name = brand.name
 
         def negatives(a: str, b: str, name: str = name) -> int:

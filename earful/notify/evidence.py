@@ -148,15 +148,17 @@ def complaint_terms(window: list[tuple[str, str]], background: list[str],
 
 
 def worst_mentions(db: sqlite_utils.Database, brand: str, start: str, end: str,
-                   limit: int) -> list[dict[str, Any]]:
-    """The most negative mentions of a window, worst first (episode emails and digests)."""
+                   limit: int, series: str = "all") -> list[dict[str, Any]]:
+    """The most negative mentions of a window, worst first (episode emails and digests);
+    a source's own episode (``series``) shows only that source's."""
     return rows(
         db,
         "SELECT m.id, m.source, m.kind, m.url, m.author, m.title, m.body, m.rating, "
         "m.created_at, ms.score FROM mention_sentiments ms JOIN mentions m ON m.rowid = "
         "ms.mention_rowid WHERE ms.brand = ? AND ms.created_at >= ? AND ms.created_at < ? AND "
-        "ms.label = 'negative' ORDER BY ms.score ASC, m.created_at DESC LIMIT ?",
-        [brand, start, end, limit])
+        "ms.label = 'negative' AND (? = 'all' OR ms.source = ?) "
+        "ORDER BY ms.score ASC, m.created_at DESC LIMIT ?",
+        [brand, start, end, series, series, limit])
 
 
 def window_terms(db: sqlite_utils.Database, brand: str, start: str, end: str,
@@ -180,15 +182,19 @@ def gather(db: sqlite_utils.Database, config: Config, alert: dict[str, Any]) -> 
     """An episode email's evidence, from the database."""
     episode = rows(db, "SELECT * FROM episodes WHERE id = ?", [alert["episode_id"]])[0]
     start, end = evidence_window(db, config, alert, episode)
-    brand = alert["brand"]
-    window = [brand, start, end]
-    worst = worst_mentions(db, brand, start, end, max(1, config.alerts.worst_mentions))
+    brand, series = alert["brand"], episode["series"]
+    # A source's own episode counts that source only, as its detector and Datasette's
+    # evidence page (episode_evidence) do.
+    window = [brand, start, end, series, series]
+    worst = worst_mentions(db, brand, start, end, max(1, config.alerts.worst_mentions), series)
     by_source = [SourceCount(*r) for r in db.execute(
         "SELECT source, coalesce(sum(label = 'negative'), 0), count(*) FROM mention_sentiments "
-        "WHERE brand = ? AND created_at >= ? AND created_at < ? GROUP BY source "
-        "HAVING sum(label = 'negative') > 0 ORDER BY 2 DESC, 1", window).fetchall()]
+        "WHERE brand = ? AND created_at >= ? AND created_at < ? AND (? = 'all' OR source = ?) "
+        "GROUP BY source HAVING sum(label = 'negative') > 0 ORDER BY 2 DESC, 1",
+        window).fetchall()]
     total = db.execute("SELECT count(*) FROM mention_sentiments WHERE brand = ? AND "
-                       "created_at >= ? AND created_at < ?", window).fetchone()[0]
+                       "created_at >= ? AND created_at < ? AND (? = 'all' OR source = ?)",
+                       window).fetchone()[0]
     expected = db.execute("SELECT sum(expected) FROM buckets WHERE brand = ? AND series = ? "
                           "AND bucket_at >= ? AND bucket_at < ?",
                           [brand, episode["series"], start, end]).fetchone()[0]

@@ -204,7 +204,9 @@ def render_episode(ev: Evidence) -> Rendered:
     values = {
         "title": title, "brand": brand, "badge": badge[0], "color": badge[1],
         "facts": facts(ev), "rule": rule_words(ev), "terms": ev.terms, "negatives": ev.negatives,
-        "evidence_url": links.query("episode_evidence", episode=ep["id"]),
+        # The window this email counted, so the page shows the same number.
+        "evidence_url": links.query("episode_evidence", episode=ep["id"],
+                                    since=ev.window_start, until=ev.window_end),
         "triage_url": links.query("negative_last_24h", brand=brand),
         "chart_cid": cid if png else None, "bin_hours": ev.bin_hours, "chart_days": CHART_DAYS,
         "chart_alt": (f"Negative mentions per {ev.bin_hours} hours over the last {CHART_DAYS} "
