@@ -49,7 +49,7 @@ def test_complaints_are_negative(text: str) -> None:
     "Never had an issue with it.",
     "No complaints, works fine.",
     pytest.param("I was not disappointed", marks=pytest.mark.xfail(
-        strict=True, reason="earful-ngram 2.0: the n-grams outweigh the lexicon's negation")),
+        strict=True, reason="earful-ngram 2.1: the n-grams outweigh the lexicon's negation")),
     "The app crashed once but support fixed it quickly and they were great",
     "The package arrived on Tuesday.",
     "Can't wait to try the new version!",
@@ -240,7 +240,7 @@ def _test_half(name: str):
 @pytest.mark.parametrize("name", [
     "amazon snippets", "clothing reviews",
     pytest.param("tweets", marks=pytest.mark.xfail(strict=True, reason=(
-        "earful-ngram 2.0 at its training-chosen cut: F1 0.830 against plain VADER's 0.873 "
+        "earful-ngram 2.1 at its training-chosen cut: F1 0.830 against plain VADER's 0.873 "
         "(neutral tweets lean negative); ROC AUC is not below, see the next test"))),
 ])
 def test_beats_plain_vader_on_negative_f1(name: str) -> None:
@@ -270,14 +270,14 @@ def test_ranks_negatives_at_least_as_well_as_plain_vader(name: str) -> None:
     # factual complaints with no angry word
     "The strap came loose after two days.",
     pytest.param("They last about a week and then quit on you.", marks=pytest.mark.xfail(
-        strict=True, reason="earful-ngram 2.0 misses this factual complaint")),
+        strict=True, reason="earful-ngram 2.1 misses this factual complaint")),
     "Arrived with a cracked lid and half the screws missing.",
     "I was charged twice for a single order.",
     "Still waiting for my refund, it has been three weeks.",
     "We will not be ordering from them again.",
     "The zipper came off the first time I wore it.",
     pytest.param("Forty minutes for our food and it came out cold.", marks=pytest.mark.xfail(
-        strict=True, reason="earful-ngram 2.0 misses this factual complaint")),
+        strict=True, reason="earful-ngram 2.1 misses this factual complaint")),
     # negated advice
     "Don't waste your money on this one.",
     "Save your money and buy a different brand.",

@@ -123,7 +123,7 @@ def test_episode_windows_follow_escalations_and_the_close(config):
         alert = alerts.alert_row(f"{episode['id']}:{kind}", kind, recipients=["a@x"],
                                  brand="Acme", episode_id=episode["id"],
                                  event_at=f"2026-11-23T{at}:00:00Z")
-        db.table("alerts").insert(alert)
+        alerts.insert_alert(db, alert)
         row = alerts.rows(db, "SELECT * FROM episodes WHERE id = ?", [episode["id"]])[0]
         window = db.execute("SELECT since, until FROM episode_windows").fetchone()
         assert window == alerts.evidence_window(db, config, alert, row), kind

@@ -249,6 +249,7 @@ def main() -> None:
               "blend": blend, "blend_grid": BLEND_GRID,
               "version": sentiment.VERSION, "alpha": alpha, "alpha_grid": args.alpha,
               "epochs": EPOCHS, "negative_cut": neg_cut, "positive_cut": pos_cut,
+              "negative_evidence": sentiment.NEGATIVE_EVIDENCE,
               "word_bits": textmodel.WORD_BITS, "char_bits": textmodel.CHAR_BITS,
               "negation_scope": textmodel.NEGATION_SCOPE, "figures": figures,
               "train_cpu_seconds": round(time.process_time() - started)})
