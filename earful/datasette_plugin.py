@@ -252,7 +252,8 @@ COUNTED_VIEWS: dict[str, tuple[int | None, dict[str, str]]] = {
     "negatives_7d": (7, {"sentiment": "negative"}),
 }
 # Query-string keys that change neither the rows counted nor a facet's answer.
-PAGE_ARGS = {"_facet", "_size", "_sort", "_sort_desc", "_labels", "_nocount", "_facet_size"}
+PAGE_ARGS = {"_facet", "_size", "_sort", "_sort_desc", "_labels", "_nocount", "_facet_size",
+             "_trace"}
 
 
 def counted_facet_sql(table: str, column: str, args: list[tuple[str, str]],
