@@ -81,7 +81,8 @@ def test_each_facet_counts_what_the_view_holds(database, view, filters):
     for column in ("brand", "source", "sentiment", "status"):
         expected = grouped(database, view, column, filters)
         assert shown[column] == expected, column
-    assert shown["brand"].get("Quillo")  # the window's first day is counted, to the second
+    if view != "negatives_7d":  # (Quillo's few mentions need not be negative)
+        assert shown["brand"].get("Quillo")  # the window's first day counted, to the second
 
 
 def test_the_facet_reads_the_counts_not_the_rows(database, tmp_path):
@@ -96,3 +97,15 @@ def test_the_facet_reads_the_counts_not_the_rows(database, tmp_path):
     # With a filter it cannot count (a search), Datasette's own query answers.
     assert "Ghost" not in facets(copy, "mentions_view.json?_facet=brand&_search=refund"
                                  ).get("brand", {})
+
+
+@pytest.mark.parametrize("word", ["refund", "charged"])
+def test_a_search_facet_counts_the_matches(database, word):
+    shown = facets(database, f"mentions_view.json?_search={word}&_facet=brand&_facet=sentiment")
+    db = store.connect(database)
+    for column in ("brand", "sentiment"):
+        expected = dict(db.execute(
+            f"SELECT {column}, count(*) FROM mentions_view WHERE rowid IN (SELECT rowid FROM "
+            f"mentions_fts WHERE mentions_fts MATCH ?) GROUP BY 1", [word]).fetchall())
+        assert shown[column] == expected and expected, column
+    db.close()
