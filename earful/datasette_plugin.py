@@ -250,33 +250,55 @@ COUNTED_VIEWS: dict[str, tuple[int | None, dict[str, str]]] = {
     "mentions_view": (None, {}),
     "recent_mentions": (30, {}),
     "negatives_7d": (7, {"sentiment": "negative"}),
+    "mentions": (None, {}),
 }
+# The mentions table: every mention, scored or not. fact_totals counts the scored ones; the
+# rest are those after the score stage's position without a mention_facts row (the stage
+# writes both in one transaction), a few index entries between two runs.
+MENTIONS_COUNTED = ("brand", "source", "rating")
+UNSCORED = """select {col} as value, count(*) as n from mentions m
+  where (m.collected_at, m.id) > (:position_at, :position_id)
+    and not exists (select 1 from mention_facts f where f.mention_rowid = m.rowid){where}
+  group by 1"""
 # Query-string keys that change neither the rows counted nor a facet's answer.
 PAGE_ARGS = {"_facet", "_size", "_sort", "_sort_desc", "_labels", "_nocount", "_facet_size",
              "_trace"}
 
 
-def counted_facet_sql(table: str, column: str, args: list[tuple[str, str]],
-                      limit: int) -> tuple[str, dict[str, str]] | None:
-    """The pre-counted facet query for this page, or None where it cannot answer."""
-    if table not in COUNTED_VIEWS or column not in COUNTED:
+def counted_facet_sql(table: str, column: str, args: list[tuple[str, str]], limit: int,
+                      position: tuple[str, str] = ("", "")) -> tuple[str, dict[str, str]] | None:
+    """The pre-counted facet query for this page, or None where it cannot answer.
+
+    position: the score stage's, for the mentions table (see UNSCORED)."""
+    if table not in COUNTED_VIEWS:
         return None
     days, fixed = COUNTED_VIEWS[table]
+    filterable = ("brand", "source") if table == "mentions" else COUNTED
+    counted = MENTIONS_COUNTED if table == "mentions" else (
+        (*COUNTED, "rating") if days is None else COUNTED)
+    if column not in counted:
+        return None
     filters = dict(fixed)
     for key, value in args:
         if key in PAGE_ARGS or key.startswith("_facet"):
             continue
-        if key not in COUNTED or key in filters:
+        if key not in filterable or key in filters:
             return None  # any other filter, a search, a repeated key: Datasette's own query
         filters[key] = value
     params = {f"f{i}": v for i, v in enumerate(filters.values())}
     where = [f"{escape_sqlite(k)} = :f{i}" for i, k in enumerate(filters)]
-    where_days = [w.replace('"sentiment" = ', "nullif(sentiment, '') = ") for w in where]
+    where_days = [w.replace("sentiment = ", "nullif(sentiment, '') = ") for w in where]
     col = escape_sqlite(column)
-    value_days = "nullif(sentiment, '')" if column == "sentiment" else col
+    value_days = {"sentiment": "nullif(sentiment, '')",
+                  "rating": "nullif(rating, -1)"}.get(column, col)
     if days is None:
         parts = [f"select {value_days} as value, sum(mentions) as n from fact_totals"
                  f"{' where ' + ' and '.join(where_days) if where_days else ''} group by 1"]
+        if table == "mentions":
+            # "+": walk the (collected_at, id) range, not a whole index that groups by col.
+            parts.append(UNSCORED.format(col=f"+m.{col}", where="".join(
+                " and m." + w for w in where)))
+            params.update(position_at=position[0], position_id=position[1])
     else:
         # The view's own bound, computed the same way as in its SQL (migrations 8 and 11).
         since = f"strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-{days} days')"
@@ -307,8 +329,16 @@ class _CountedDatasette:
         limit = re.search(r"limit (\d+)\s*$", sql)
         request = self._facet.request
         args = [(k, v) for k in request.args for v in request.args.getlist(k)]
+        position = ("", "")
+        if found and self._facet.table == "mentions":
+            from . import pipeline  # the score stage's position names the model version
+
+            row = (await self._ds.execute(
+                database, "select position_at, position_id from stage_positions "
+                "where stage = ?", [pipeline.score_stage_key()])).first()
+            position = (row[0], row[1]) if row else position
         counted = found and limit and (
-            counted_facet_sql(self._facet.table, found[1], args, int(limit[1]))
+            counted_facet_sql(self._facet.table, found[1], args, int(limit[1]), position)
             or search_facet_sql(self._facet.table, found[1], args, self._facet.sql,
                                 int(limit[1]), params))
         if counted:
