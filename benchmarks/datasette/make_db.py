@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from earful import db as store  # noqa: E402
-from earful.pipeline import score_stage_key  # noqa: E402
 from earful.complaints import refresh_complaint_terms  # noqa: E402
+from earful.pipeline import score_stage_key  # noqa: E402
 
 BRANDS = [("Larkspur", 0.6), ("Fernway", 0.3), ("Quillo", 0.1)]
 SOURCES = [  # source, share, kinds, has rating
