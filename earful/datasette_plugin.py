@@ -352,8 +352,8 @@ def search_facet_sql(table: str, column: str, args: list[tuple[str, str]], page_
 
     Datasette's facet filters mentions_view by ``rowid in (matches)``; that rowid is an
     expression (see migration 8), so every row of mention_facts was probed: a word in a
-    fifth of a million mentions timed out. Counting by mention_rowid reads the matches and
-    looks each one up by key."""
+    fifth of a million mentions timed out. Counting from the matches looks each one up by
+    key."""
     if table != "mentions_view" or column not in (*COUNTED, "rating"):
         return None
     searches = [k for k, v in args if k.startswith("_search") and v]
@@ -369,9 +369,12 @@ def search_facet_sql(table: str, column: str, args: list[tuple[str, str]], page_
     if rest and not re.fullmatch(r"and created_at in \(select created_at from mention_facts "
                                  r"where mention_rowid in \(.*\)\)", rest, re.S):
         return None
-    col = escape_sqlite(column)
-    return (f"select {col} as value, count(*) as count from mention_facts "
-            f"where mention_rowid in ({match['matches']}) and {col} is not null "
+    # A join from the matches, not "mention_rowid in (matches)": no temporary index of a
+    # fifth of a million rowids first (130 ms against 260 ms for 'refund' at a million).
+    col = f"f.{escape_sqlite(column)}"
+    return (f"select {col} as value, count(*) as count from {match['fts']} "
+            f"cross join mention_facts f on f.mention_rowid = {match['fts']}.rowid "
+            f"where {match['target']} match {match['query']} and {col} is not null "
             f"group by {col} order by count desc, value limit {int(limit)}", params)
 
 
