@@ -120,9 +120,9 @@ def recount(db):
 DAYS = ("SELECT substr(created_at, 1, 10), brand, source, coalesce(sentiment, ''), status, "
         "count(*) FROM mention_facts GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
 KEPT_DAYS = "SELECT * FROM fact_days WHERE mentions != 0 ORDER BY 1, 2, 3, 4, 5"
-TOTALS = ("SELECT brand, source, coalesce(sentiment, ''), status, count(*) FROM mention_facts "
-          "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")
-KEPT_TOTALS = "SELECT * FROM fact_totals WHERE mentions != 0 ORDER BY 1, 2, 3, 4"
+TOTALS = ("SELECT brand, source, coalesce(sentiment, ''), status, coalesce(rating, -1), "
+          "count(*) FROM mention_facts GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5")
+KEPT_TOTALS = "SELECT * FROM fact_totals WHERE mentions != 0 ORDER BY 1, 2, 3, 4, 5"
 
 
 def test_the_kept_counts_stay_equal_to_a_recount_through_corrections(scored):
@@ -145,7 +145,8 @@ def test_the_kept_counts_stay_equal_to_a_recount_through_corrections(scored):
     assert db.execute(KEPT_DAYS).fetchall() == db.execute(DAYS).fetchall()
     assert db.execute(KEPT_TOTALS).fetchall() == db.execute(TOTALS).fetchall()
     with db.atomic():  # a mention moved in time, and one removed
-        db.execute("UPDATE mentions SET created_at = '2026-01-01T00:30:00Z' WHERE id = ?",
+        db.execute("UPDATE mentions SET created_at = '2026-01-01T00:30:00Z', rating = 4 "
+                   "WHERE id = ?",
                    [positive])
         db.execute("DELETE FROM mention_facts WHERE mention_rowid = "
                    "(SELECT rowid FROM mentions WHERE id = ?)", [negative])

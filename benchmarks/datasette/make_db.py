@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from earful import db as store  # noqa: E402
 from earful.complaints import refresh_complaint_terms  # noqa: E402
+from earful.pipeline import score_stage_key  # noqa: E402
 
 BRANDS = [("Larkspur", 0.6), ("Fernway", 0.3), ("Quillo", 0.1)]
 SOURCES = [  # source, share, kinds, has rating
@@ -144,6 +145,12 @@ def fill_facts(db) -> None:
     measured on an empty table."""
     with db.atomic():
         store.save_facts(db, ("", ""), ("\uffff", ""))
+        # And where the score stage got to, as it saves it with the facts: the mentions
+        # table's facets count what comes after it row by row (earful/datasette_plugin.py).
+        last = db.execute("SELECT collected_at, id FROM mentions "
+                          "ORDER BY collected_at DESC, id DESC LIMIT 1").fetchone()
+        if last:
+            store.save_position(db, score_stage_key(), tuple(last))
 
 
 def flush(conn, insert, batch, scores) -> int:

@@ -70,7 +70,9 @@ def pages(db_path: Path) -> list[tuple[str, str]]:
         ("canned: search_mentions q=refund", "/earful/search_mentions?q=refund&brand="),
         ("canned: search_mentions q=crashes, brand",
          "/earful/search_mentions?q=crashes&brand=Quillo"),
+        ("database page", "/earful"),
         ("mentions table", "/earful/mentions"),
+        ("mentions?_facet=source (one click, all history)", "/earful/mentions?_facet=source"),
         ("mentions_view (all history)", "/earful/mentions_view"),
         ("mentions_view, brand + 7 days", "/earful/mentions_view?brand=Larkspur&created_at__gte="
          + time.strftime("%Y-%m-%d", time.gmtime(time.time() - 7 * 86400))),
