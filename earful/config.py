@@ -22,6 +22,7 @@ ENV_DB = "EARFUL_DB"
 ENV_REDDIT_ID = "EARFUL_REDDIT_CLIENT_ID"
 ENV_REDDIT_SECRET = "EARFUL_REDDIT_CLIENT_SECRET"
 ENV_SMTP_PASSWORD = "EARFUL_SMTP_PASSWORD"
+ENV_TEAM_PASSWORD_HASH = "EARFUL_TEAM_PASSWORD_HASH"  # read by Datasette (metadata.yml $env)
 DEFAULT_CONFIG = "config.toml"
 DEFAULT_DB = "data/earful.db"
 
@@ -322,6 +323,18 @@ def _check_secrets(brands: list[Brand], sections: dict, secrets: Secrets, where:
     if smtp and smtp["username"] and not secrets.smtp_password:
         raise ConfigError(f"{where}: smtp.username is set, so the environment variable "
                           f"{ENV_SMTP_PASSWORD} must hold the SMTP password")
+
+
+def sign_in_problem(env: Any = None) -> str | None:
+    """Why nobody could sign in to `earful serve` (its team password hash), if so."""
+    value = (os.environ if env is None else env).get(ENV_TEAM_PASSWORD_HASH, "").strip()
+    how = "make one with `.venv/bin/datasette hash-password` and export it"
+    if not value:
+        return f"{ENV_TEAM_PASSWORD_HASH} is not set: nobody can sign in to triage ({how})"
+    if not value.startswith("pbkdf2_sha256$") or value.count("$") != 3:
+        return (f"{ENV_TEAM_PASSWORD_HASH} is not a password hash: nobody can sign in to "
+                f"triage ({how})")
+    return None
 
 
 SUBSCRIBER_KEYS: dict[str, tuple[Any, Any, str]] = {
