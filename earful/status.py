@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from typing import Any
 
 import sqlite_utils
@@ -11,6 +12,7 @@ from collectors.base import parse_iso
 
 from . import db as store
 from .config import Config
+from .lock import is_held, read_note
 
 FAILING_RUNS = 3  # a source failing this many runs in a row is flagged
 SILENT_RUNS = 5  # ...or bringing nothing for this many runs and a day, when it usually does
@@ -84,14 +86,40 @@ def _age_hours(at: str) -> float:
     return (dt.datetime.now(dt.UTC) - then).total_seconds() / 3600
 
 
+def integrity(db: sqlite_utils.Database) -> list[str]:
+    """What SQLite's quick check finds wrong (every page and index read once), [] if fine."""
+    try:
+        found = [row[0] for row in db.execute("PRAGMA quick_check(10)").fetchall()]
+    except sqlite3.DatabaseError as exc:  # e.g. "database disk image is malformed"
+        return [str(exc)]
+    return [] if found == ["ok"] else found
+
+
+def render_last_run(config: Config, last: tuple | None) -> list[str]:
+    if not last:
+        return []
+    run_id, at, status, message = last
+    if status == "running" and not is_held(config.database):
+        # No run holds the lock: this one stopped without recording its end.
+        note = read_note(config.database)
+        status = "stopped before recording its end" + (
+            f" ({note})" if note.startswith(f"run {run_id} ") else "")
+    line = f"Last run #{run_id} at {at}: {status}"
+    return [line + (f": {message}" if message else "")]
+
+
 def render_status(config: Config) -> str:
     db = store.connect(config.database)
     try:
         lines = [f"Database {config.database}"]
+        problems = integrity(db)
+        if problems:
+            lines.append("!! Integrity check FAILED (PRAGMA quick_check): " +
+                         "; ".join(problems[:3]) + ". Stop cron, copy the file, and recover "
+                         "it (sqlite3 earful.db .recover) or restore a backup.")
         last = db.execute("SELECT id, started_at, status, message FROM runs "
                           "ORDER BY id DESC LIMIT 1").fetchone()
-        if last:
-            lines.append(f"Last run #{last[0]} at {last[1]}: {last[2]}")
+        lines += render_last_run(config, last)
         lines += ["", "Sources:"]
         for h in health(db, with_rows=True):
             mark = "!!" if h["flag"] else ("ok" if h["last_ok"] else "--")
