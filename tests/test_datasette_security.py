@@ -255,3 +255,16 @@ def test_serve_without_a_team_password_says_nobody_can_sign_in(populated, tmp_pa
     ds = Server(config.database, tmp_path, env)
     stderr = ds.stop()
     assert "EARFUL_TEAM_PASSWORD_HASH is not set: nobody can sign in" in stderr, stderr
+
+
+@pytest.mark.parametrize("words", ['"', '""', '" "', '"""'])
+def test_a_search_of_quotes_finds_nothing_and_never_errors(server, words):
+    q = urllib.parse.quote(words)
+    for path in (f"/earful/mentions_view?_search={q}", f"/earful/mentions?_search={q}",
+                 f"/earful/search_mentions?q={q}&brand="):
+        status, body = server.get(path)
+        assert status == 200, (path, body[:300])
+        status, body = server.get(path.replace("?", ".json?", 1) + "&_shape=objects")
+        assert status == 200 and json.loads(body)["rows"] == [], (path, body[:300])
+    status, body = server.get("/earful/mentions.json?_search=charged&_shape=objects")
+    assert json.loads(body)["rows"], "a real word still finds mentions"
