@@ -140,8 +140,12 @@ def tilde(value: str) -> str:
                    else "+" if b == 32 else f"~{b:02X}" for b in value.encode())
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-_URLISH = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]{1,15}://|www\.)[^\s<>\"']+")
+# Also U+061C (Arabic letter mark, a bidi control), U+180E and the invisible tag characters.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e"
+                      r"\u2060-\u2069\ufeff\U000e0000-\U000e007f]")
+# A URL with a scheme or www., or a bare domain (paypa1.com/login): mail clients link both.
+_URLISH = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]{1,15}://|www\.)[^\s<>\"']+"
+                     r"|\b(?:[a-z0-9](?:[a-z0-9-]{0,62})\.)+[a-z]{2,24}\b(?:/[^\s<>\"']*)?")
 
 
 def _defang(match: re.Match[str]) -> str:
@@ -164,9 +168,13 @@ def clean(text: str | None, limit: int = 280) -> str:
 
 def safe_url(url: str | None) -> str | None:
     # Only a mention's own http(s) link becomes a link; anything else stays out.
-    if not url or _CONTROL.search(url) or any(c.isspace() for c in url):
+    # A backslash or user info: browsers read https://evil.example\\@larkspur.example/ as
+    # evil.example, Python as larkspur.example, so the label would lie.
+    if not url or _CONTROL.search(url) or any(c.isspace() or c == "\\" for c in url):
         return None
     parts = urllib.parse.urlparse(url)
+    if "@" in parts.netloc:
+        return None
     return url if parts.scheme in ("http", "https") and parts.hostname else None
 
 
@@ -665,8 +673,12 @@ def write_eml(outbox: Path, alert: dict[str, Any], msg: EmailMessage) -> Path:
     outbox.mkdir(parents=True, exist_ok=True)
     path = eml_path(outbox, alert)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(bytes(msg))
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(bytes(msg))
+        os.replace(tmp, path)
+    except OSError:  # a full disk: no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -687,15 +699,26 @@ def send_smtp(smtp: dict[str, Any], password: str | None, msg: EmailMessage) -> 
                                                     timeout=timeout, context=tls_context(smtp))
         else:
             client = smtplib.SMTP(host, port, local_hostname=helo, timeout=timeout)
-        with client:
+        try:
             if smtp["security"] == "starttls":
                 client.starttls(context=tls_context(smtp))
             if smtp["username"]:
                 client.login(smtp["username"], password or "")
             refused = client.send_message(msg)
+        finally:
+            _quit(client)
     except (OSError, smtplib.SMTPException) as exc:
         raise DeliveryError(f"SMTP {host}:{port}: {exc}") from None
     return f"refused: {', '.join(sorted(refused))}" if refused else ""
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    # Once send_message returned the server has the message: a QUIT answered 421 or cut off
+    # must not mark it failed, or the next run sends a second copy.
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
 
 
 def lease_seconds(config: Config) -> float:
