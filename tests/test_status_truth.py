@@ -111,3 +111,19 @@ def test_status_says_why_a_run_failed(tmp_path):
     text = render_status(config)
     assert "Last run #1 at" in text
     assert ": failed: RuntimeError: a bug in the feed source set-up" in text, text
+
+
+def test_a_check_that_takes_too_long_is_stopped_and_said_so(tmp_path):
+    from earful.status import integrity
+
+    config = make_config(tmp_path)
+    db = store.connect(config.database)
+    with db.atomic():  # ~100 MB: its check takes far longer than 20 ms
+        db.execute("CREATE TABLE filler (x BLOB)")
+        db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                   "WHERE i < 100000) INSERT INTO filler SELECT randomblob(1000) FROM n")
+    assert integrity(db, budget=0.02) is None  # stopped, not waited for
+    assert integrity(db) == []  # and the connection still works
+    text = render_status(config)
+    assert "Integrity" not in text, text
+    db.close()
