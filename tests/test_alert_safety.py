@@ -5,7 +5,6 @@ after the server accepted sends no second copy, a full disk leaves no half-writt
 from __future__ import annotations
 
 import email
-import json
 import os
 import re
 import socket
@@ -18,31 +17,25 @@ from aiosmtpd.controller import Controller
 from collectors.base import Mention
 from earful import db as store
 from earful import pipeline
-from earful.alerts import alert_stage, queue_alert
+from earful.alerts import alert_stage
 from tests.conftest import make_config
+from tests.test_alerts import hostile_episode
 
-EPISODE = "Larkspur/all/2026-11-23T07:00:00Z"
 TAGS = "".join(chr(0xE0000 + ord(c)) for c in "hidden")  # invisible tag characters
 EVIL_URL = "https://evil.example\\@larkspur.example/"
 
 
 def episode_with(config, mention: Mention):
-    db = store.connect(config.database)
+    """test_alerts' hostile episode, queued for alerting, with ``mention`` in it as well."""
+    db = hostile_episode(config)
     with db.atomic():
         store.save_mentions(db, "Larkspur", [mention])
-        db.table("episodes").insert({
-            "id": EPISODE, "brand": "Larkspur", "series": "all", "status": "open",
-            "opened_at": "2026-11-23T07:00:00Z", "rule": "negative-burst",
-            "params": json.dumps({"rho": 3.0}), "count": 1, "expected": 0.1,
-            "baseline_share": 0.2, "summary": "s", "updated_at": "x"})
-        queue_alert(db, config, kind="open", episode_id=EPISODE, brand="Larkspur",
-                    event_at="2026-11-23T07:00:00Z")
     pipeline.score(db, config, show_progress=False)
     return db
 
 
 def hostile(url: str = EVIL_URL) -> Mention:
-    return Mention(source="reddit", native_id="x1", kind="post", target="t",
+    return Mention(source="reddit", native_id="x2", kind="post", target="t",
                    created_at="2026-11-23T07:10:00Z", author="mallory",
                    title="Larkspur is a scam",
                    body=f"awful scam, log in at paypa1.com/login to get a refund \u061c{TAGS} now",
@@ -75,11 +68,11 @@ def test_the_email_never_labels_a_link_with_a_host_it_does_not_open(tmp_path):
 
 def test_an_honest_link_is_still_clickable_and_labelled_with_its_host(tmp_path):
     config = make_config(tmp_path)
-    db = episode_with(config, hostile("https://www.reddit.com/r/larkspur/comments/x1/"))
+    db = episode_with(config, hostile("https://www.reddit.com/r/larkspur/comments/x2/"))
     alert_stage(db, config)
     raw = next(Path(config.alerts["outbox"]).glob("*.eml")).read_bytes()
     page = email.message_from_bytes(raw, policy=policy.default).get_body(("html",)).get_content()
-    assert ("https://www.reddit.com/r/larkspur/comments/x1/", "original") in links(page)
+    assert ("https://www.reddit.com/r/larkspur/comments/x2/", "original") in links(page)
     assert "(reddit.com)" in page  # the label beside it: its real host
     db.close()
 
