@@ -118,7 +118,8 @@ def render_last_run(config: Config, last: tuple | None) -> list[str]:
         status = "stopped before recording its end" + (
             f" ({note})" if note.startswith(f"run {run_id} ") else "")
     line = f"Last run #{run_id} at {at}: {status}"
-    return [line + (f": {message}" if message else "")]
+    # A partial run's failures are the sources' and alerts' own, listed below with them.
+    return [line + (f": {message}" if message and status != "partial" else "")]
 
 
 def render_status(config: Config) -> str:
