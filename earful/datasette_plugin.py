@@ -32,7 +32,7 @@ from datasette import hookimpl
 from datasette.database import QueryInterrupted
 from datasette.filters import FilterArguments, Filters
 from datasette.plugins import pm
-from datasette.utils import await_me_maybe, escape_fts, escape_sqlite
+from datasette.utils import await_me_maybe, escape_sqlite
 from datasette.utils.asgi import BadRequest
 from datasette.views.base import DatasetteError, ureg
 
@@ -234,14 +234,3 @@ def extra_template_vars(template: str, database: str, table: str, request: Any,
         return {} if n is None else {"filtered_table_rows_count": n}
 
     return count
-
-
-def _escape_fts(query: str) -> str:
-    # Datasette's escape_fts turns `"` or `""` into an empty query, which FTS5 refuses (HTTP
-    # 400); '""' is the empty phrase, which matches nothing. The README: search never errors.
-    return escape_fts(query) or '""'
-
-
-@hookimpl(trylast=True)  # after Datasette's own escape_fts, which this replaces
-def prepare_connection(conn: sqlite3.Connection) -> None:
-    conn.create_function("escape_fts", 1, _escape_fts, deterministic=True)
