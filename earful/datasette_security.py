@@ -85,14 +85,12 @@ def _authorizer(denied: frozenset[str]) -> Any:
     return authorize
 
 
-_restricted = threading.local()
-
-
 def _guard(datasette: Any, database: Any) -> None:
     """Run the queries of a visitor with tables denied on connections of their own, which
     carry the authorizer. (Not the shared ones: Python's statement cache would keep a
     statement compiled under the authorizer and serve it to the team afterwards.)"""
     original = database.execute_fn
+    restricted = threading.local()  # per thread: {denied tables: connection}
 
     async def execute_fn(fn: Any) -> Any:
         denied = (_DENIED.get() or {}).get(database.name)
@@ -100,13 +98,13 @@ def _guard(datasette: Any, database: Any) -> None:
             return await original(fn)
 
         def guarded(_: sqlite3.Connection) -> Any:
-            conns = _restricted.__dict__.setdefault("conns", {})
-            conn = conns.get((database.name, denied))
+            conns = restricted.__dict__.setdefault("conns", {})
+            conn = conns.get(denied)
             if conn is None:
                 conn = database.connect()
                 datasette._prepare_connection(conn, database.name)
                 conn.set_authorizer(_authorizer(denied))
-                conns[(database.name, denied)] = conn
+                conns[denied] = conn
             return fn(conn)
 
         return await original(guarded)
