@@ -20,8 +20,9 @@ from .schemaorg import ReviewError
 from .text import html_to_text, parse_date_loose, stable_id
 
 SOURCE = "css"
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-_OUT_OF = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:out of|/|of)\s*(\d+(?:[.,]\d+)?)", re.I)
+# A sign is read so that "-3" is refused as a rating rather than stored as 3.
+_NUMBER = re.compile(r"[-\u2212]?\d+(?:[.,]\d+)?")
+_OUT_OF = re.compile(r"([-\u2212]?\d+(?:[.,]\d+)?)\s*(?:out of|/|of)\s*(\d+(?:[.,]\d+)?)", re.I)
 
 
 class CssError(ReviewError):
@@ -132,14 +133,14 @@ def parse_stars(text: str) -> float | None:
     """"4.0 out of 5 stars", "8/10", "4" -> stars on 0-5; None when it cannot be one."""
     match = _OUT_OF.search(text)
     if match:
-        value, best = (float(g.replace(",", ".")) for g in match.groups())
+        value, best = (float(g.replace(",", ".").replace("\u2212", "-")) for g in match.groups())
         # "3 out of 999...9" (inf) is no scale: not 0 stars
         return round(value * 5 / best, 2) if 0 < best < math.inf and 0 <= value <= best \
             else None
     match = _NUMBER.search(text)
     if not match:
         return None
-    value = float(match.group(0).replace(",", "."))
+    value = float(match.group(0).replace(",", ".").replace("\u2212", "-"))
     return value if 0 <= value <= 5 else None
 
 

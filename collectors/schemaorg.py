@@ -20,7 +20,9 @@ from .text import html_to_text, parse_date_loose, stable_id
 
 SOURCE = "schemaorg"
 REVIEW_TYPES = {"Review", "CriticReview", "UserReview", "EmployerReview", "ClaimReview"}
-_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
+_NUMBER = re.compile(r"[-\u2212]?\d+(?:[.,]\d+)?")
+# A rating that states its own scale: "5 out of 10", "8/10".
+_OUT_OF = re.compile(r"([-\u2212]?\d+(?:[.,]\d+)?)\s*(?:out of|/|of)\s*(\d+(?:[.,]\d+)?)", re.I)
 
 
 class ReviewError(CollectorError):
@@ -176,16 +178,22 @@ def normalise_rating(rating: Any) -> tuple[float | None, str | None]:
         rating = rating[0] if rating else None
     if isinstance(rating, dict):
         value = _number(rating.get("ratingValue"))
-        best = _number(rating.get("bestRating")) or 5.0
+        best = _number(rating.get("bestRating")) or _scale(rating.get("ratingValue")) or 5.0
         worst = _number(rating.get("worstRating"))
         worst = 1.0 if worst is None and best == 5 else (worst or 0.0)
     else:
-        value, best, worst = _number(rating), 5.0, 0.0
+        value, best, worst = _number(rating), _scale(rating) or 5.0, 0.0
     if value is None:
         return None, f"no readable rating value in {rating!r}"
     if best <= 0 or not worst <= value <= best:
         return None, f"rating {value:g} out of range {worst:g}-{best:g}"
     return round(value * 5.0 / best, 2), None
+
+
+def _scale(value: Any) -> float | None:
+    """The best rating a string states itself ("5 out of 10" -> 10), if it does."""
+    match = _OUT_OF.search(value) if isinstance(value, str) else None
+    return float(match.group(2).replace(",", ".")) if match else None
 
 
 def _number(value: Any) -> float | None:
@@ -199,7 +207,7 @@ def _number(value: Any) -> float | None:
         elif isinstance(value, str):
             match = _NUMBER.search(value)
             if match:
-                found = float(match.group(0).replace(",", "."))
+                found = float(match.group(0).replace(",", ".").replace("\u2212", "-"))
     except OverflowError:
         return None
     return found if found is not None and math.isfinite(found) else None

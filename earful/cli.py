@@ -34,6 +34,9 @@ def _setup_logging(verbose: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     log.setLevel(level)
+    # prawcore logs each retry ("Retrying due to ConnectionError") as a warning: a retry that
+    # works is no trouble for cron to mail, one that fails ends as the source's error. -v shows it.
+    logging.getLogger("prawcore").setLevel(logging.WARNING if verbose else logging.ERROR)
     if verbose >= 2:
         logging.getLogger("collectors").setLevel(logging.DEBUG)
     elif verbose == 1:

@@ -9,6 +9,7 @@ for Reddit from PRAW's own ``praw.ini``; they never live in the config file.
 from __future__ import annotations
 
 import difflib
+import email.utils
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ ENV_REDDIT_ID = "EARFUL_REDDIT_CLIENT_ID"
 ENV_REDDIT_SECRET = "EARFUL_REDDIT_CLIENT_SECRET"
 ENV_SMTP_PASSWORD = "EARFUL_SMTP_PASSWORD"
 ENV_CHANNEL_URL = "EARFUL_{name}_WEBHOOK_URL"  # a channel's webhook URL: a secret
+ENV_TEAM_PASSWORD_HASH = "EARFUL_TEAM_PASSWORD_HASH"  # read by Datasette (metadata.yml $env)
 DEFAULT_CONFIG = "config.toml"
 DEFAULT_DB = "data/earful.db"
 
@@ -239,6 +241,34 @@ SOURCE_KEYS: dict[str, dict[str, tuple[Any, Any, str]]] = {
         "next": (STR, "", "selector of the next-page link"),
     },
 }
+# Allowed ranges of the numeric settings (inclusive; nan and inf are never in range). A value
+# outside would crash every run (bucket_hours = 0), hang it (min_delay_seconds = inf) or
+# silently stop alerts (false_alarms_per_month = 0 or 1e9), so it is refused at load instead.
+# false_alarms_per_month: 0.01 (one a century of months) to 30 (one a day); past ~100 the
+# thresholds turn negative and the detector stays in one endless episode.
+RANGES: dict[str, tuple[float, float]] = {
+    "earful.lock_wait_seconds": (0, 3600),
+    "earful.score_workers": (0, 256),
+    "http.connect_timeout": (0.01, 600),
+    "http.read_timeout": (0.01, 600),
+    "http.min_delay_seconds": (0, 600),
+    "http.max_retries": (0, 20),
+    "http.max_retry_after_seconds": (0, 3600),
+    "http.max_pages": (1, 100_000),
+    "reddit.replace_more_limit": (0, 1000),
+    "detection.bucket_hours": (1, 24),
+    "detection.false_alarms_per_month": (0.01, 30),
+    "detection.min_source_mentions_per_day": (0, 1_000_000),
+    "alerts.worst_mentions": (1, 100),
+    "alerts.digest_hour": (0, 23),
+    "smtp.port": (1, 65535),
+    "smtp.timeout": (0.01, 600),
+    "serve.port": (1, 65535),
+}
+# Strings end up in mail headers, SMTP commands, the User-Agent and URLs: a line break there
+# is header injection or a crash at send time, so no setting may hold a control character.
+CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
 # Review pages of the brand itself are about the brand: no keyword filter by default.
 MATCH_DEFAULT = {"schemaorg": False, "trustpilot": False, "appstore": False, "googleplay": False,
                  "css": False}
@@ -405,6 +435,18 @@ def _check_fetch_limits(http: dict[str, Any], where: str) -> None:
     _all_str(http["redirect_hosts"], where, "http.redirect_hosts")
 
 
+def sign_in_problem(env: Any = None) -> str | None:
+    """Why nobody could sign in to `earful serve` (its team password hash), if so."""
+    value = (os.environ if env is None else env).get(ENV_TEAM_PASSWORD_HASH, "").strip()
+    how = "make one with `.venv/bin/datasette hash-password` and export it"
+    if not value:
+        return f"{ENV_TEAM_PASSWORD_HASH} is not set: nobody can sign in to triage ({how})"
+    if not value.startswith("pbkdf2_sha256$") or value.count("$") != 3:
+        return (f"{ENV_TEAM_PASSWORD_HASH} is not a password hash: nobody can sign in to "
+                f"triage ({how})")
+    return None
+
+
 def _choice(values: dict[str, Any], key: str, allowed: tuple[str, ...], where: str,
             at: str) -> None:
     if values[key] not in allowed:
@@ -422,9 +464,7 @@ def _subscriber(raw: Any, where: str, at: str) -> Subscriber:
     values = _fill(raw, _schema(Subscriber), where, at)
     _choice(values, "mode", MODES, where, at)
     _choice(values, "digest", FREQUENCIES, where, at)
-    if "@" not in values["email"]:
-        raise ConfigError(f"{where}: {at}.email: expected an email address, "
-                          f"got {values['email']!r}")
+    _address(values["email"], where, f"{at}.email")
     return Subscriber(**values)
 
 
@@ -446,6 +486,9 @@ def _alerts(values: dict[str, Any], where: str, brands: set[str]) -> AlertsConfi
         raise ConfigError(f"{where}: alerts.digest_hour: expected an hour from 0 to 23, got "
                           f"{values['digest_hour']!r}")
     _all_str(values["recipients"], where, "alerts.recipients")
+    for i, address in enumerate(values["recipients"]):
+        _address(address, where, f"alerts.recipients[{i}]")
+    _address(values["sender"], where, "alerts.sender")
     return AlertsConfig(**{
         **values, "recipients": tuple(values["recipients"]),
         "subscribers": tuple(_subscriber(e, where, f"alerts.subscribers[{i}]")
@@ -481,6 +524,13 @@ def _channels(raw: Any, where: str) -> tuple[ChannelConfig, ...]:
     return tuple(out)
 
 
+def _address(value: str, where: str, name: str) -> None:
+    """One email address (a display name is fine: ``Earful <earful@example.com>``)."""
+    _, addr = email.utils.parseaddr(value)
+    if "@" not in addr or any(c in value for c in ",;"):
+        raise ConfigError(f"{where}: {name}: expected one email address, got {value!r}")
+
+
 def _brand(raw: Any, where: str, at: str) -> Brand:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: {at} must be a table")
@@ -490,7 +540,9 @@ def _brand(raw: Any, where: str, at: str) -> Brand:
     for key in ("keywords", "exclude", "exclude_authors", "exclude_subreddits"):
         _all_str(values[key], where, f"{at}.{key}")
     for word, valence in values["lexicon"].items():
-        if not isinstance(valence, int | float) or isinstance(valence, bool):
+        _text(word, where, f"{at}.lexicon key")
+        if not isinstance(valence, int | float) or isinstance(valence, bool) or \
+                not -4 <= valence <= 4:
             raise ConfigError(f"{where}: {at}.lexicon.{word}: expected a number from -4 to 4, "
                               f"got {valence!r}")
     sources = [_source(s, where, f"{at}.sources[{i}]") for i, s in enumerate(values["sources"])]
@@ -540,6 +592,13 @@ def _fill(raw: dict[str, Any], schema: dict[str, tuple], where: str, at: str) ->
             raise ConfigError(
                 f"{where}: {name}: expected {_type_name(expected)} ({desc}), got {value!r}"
             )
+        if isinstance(value, str):
+            _text(value, where, name)
+        if name in RANGES and not isinstance(value, bool) and isinstance(value, int | float):
+            lo, hi = RANGES[name]
+            if not lo <= value <= hi:  # also refuses nan and inf
+                raise ConfigError(f"{where}: {name}: expected a number from {lo:g} to {hi:g} "
+                                  f"({desc}), got {value!r}")
         out[key] = value
     return out
 
@@ -561,6 +620,13 @@ def _all_str(values: list, where: str, name: str) -> None:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}: {name}: expected a list of non-empty strings, "
                               f"found {value!r}")
+        _text(value, where, name)
+
+
+def _text(value: str, where: str, name: str) -> None:
+    if CONTROL.search(value):
+        raise ConfigError(f"{where}: {name}: a line break or other control character is not "
+                          f"allowed, got {value!r}")
 
 
 def _type_name(expected: Any) -> str:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import db as store
+from .config import sign_in_problem
 
 # Settings on purpose (measured in benchmarks/datasette/ on a million mentions):
 # - facet suggestions scan every column of the table on each page: off.
@@ -53,6 +54,9 @@ def datasette_args(database: str | Path, host: str, port: int) -> list[str]:
 def serve_forever(database: str | Path, host: str, port: int) -> None:
     store.connect(database).close()  # create / migrate first so Datasette sees every table
     args = datasette_args(database, host, port)
+    problem = sign_in_problem()
+    if problem:
+        print(f"Warning: {problem}", file=sys.stderr, flush=True)
     print(f"Serving {database} at http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr,
           flush=True)
     os.execv(args[0], args)

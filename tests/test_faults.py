@@ -328,7 +328,7 @@ def test_datasette_keeps_answering_while_a_run_writes(server, reference, tmp_pat
                                stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     pages = ["/earful", "/earful/mentions.json?_size=5&_sort_desc=created_at",
-             "/earful/mentions_view?_size=20", "/earful/runs.json",
+             "/earful/mentions_view?_size=20", "/earful/episodes.json",
              "/earful/negative_last_7d.json?brand=", "/-/dashboards/negatives"]
     try:
         wait_for(f"{base}/-/versions.json", serving)

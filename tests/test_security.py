@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from datasette_auth_passwords.utils import hash_password
 
 from earful import db as store
 from earful.alerts import queue_alert
@@ -94,6 +95,7 @@ class ServingDatasette:
         self.config = config.with_name("serve.toml")
         self.config.write_text(text)
         self.base = f"http://127.0.0.1:{self.port}"
+        env = {**env, "EARFUL_TEAM_PASSWORD_HASH": TEAM_HASH}  # the crawl signs in as well
         self.proc = subprocess.Popen([EARFUL, "serve", "--config", str(self.config)], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL)
@@ -114,9 +116,10 @@ class ServingDatasette:
         self.proc.terminate()
         _, self.stderr = self.proc.communicate(timeout=10)
 
-    def get(self, path: str) -> tuple[int, bytes]:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.base + path, headers=headers or {})
         try:
-            with urllib.request.urlopen(self.base + path, timeout=30) as resp:
+            with urllib.request.urlopen(request, timeout=30) as resp:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -215,8 +218,16 @@ def test_secrets_never_reach_the_database_logs_datasette_or_email(tmp_path):
     assert found == {}
 
 
+TEAM_PASSWORD = "team-pass-for-crawl"
+TEAM_HASH = hash_password(TEAM_PASSWORD, iterations=1000)  # fast: the crawl signs in per page
+TEAM = {"Authorization": "Basic " + base64.b64encode(f"team:{TEAM_PASSWORD}".encode()).decode()}
+OPERATIONAL = {"alerts", "runs", "source_runs", "cursors", "stage_positions", "detector_states",
+               "migrations"}
+
+
 def crawl(ds: ServingDatasette) -> dict[str, bytes]:
-    """Every /-/ page, the database page, every row of every table and view (JSON)."""
+    """Every /-/ page, the database page, every row of every table and view (JSON), as an
+    anonymous visitor and as the signed-in team (who alone read the operational tables)."""
     pages: dict[str, bytes] = {}
     for path in ("/", "/earful", "/-/versions.json", "/-/plugins.json", "/-/settings.json",
                  "/-/metadata.json", "/-/databases.json", "/-/actor.json", "/-/threads.json",
@@ -225,13 +236,18 @@ def crawl(ds: ServingDatasette) -> dict[str, bytes]:
         status, body = ds.get(path)
         assert status in (200, 404), (path, status)
         pages[path] = body
-    database = ds.json("/earful.json")
+    public = json.loads(ds.get("/earful.json")[1])
+    shown = {t["name"] for t in public["tables"]} | {v["name"] for v in public["views"]}
+    assert "mentions" in shown and not shown & OPERATIONAL
+    status, body = ds.get("/earful.json", headers=TEAM)
+    database = json.loads(body)
     names = [t["name"] for t in database["tables"]] + [v["name"] for v in database["views"]]
-    assert {"mentions", "alerts", "runs", "source_runs", "cursors"} <= set(names)
+    assert OPERATIONAL <= set(names)
     for name in names:
         path: str | None = f"/earful/{urllib.parse.quote(name)}.json?_size=max&_shape=objects"
+        assert ds.get(path)[0] == (403 if name in OPERATIONAL else 200), name
         while path:
-            status, body = ds.get(path)
+            status, body = ds.get(path, headers=TEAM)
             assert status == 200, (path, body[:300])
             pages[path] = body
             following = json.loads(body).get("next_url")

@@ -66,8 +66,12 @@ def write_eml(outbox: Path, alert: dict[str, Any], msg: EmailMessage) -> Path:
     outbox.mkdir(parents=True, exist_ok=True)
     path = eml_path(outbox, alert)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(bytes(msg))
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(bytes(msg))
+        os.replace(tmp, path)
+    except OSError:  # a full disk: no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -88,12 +92,23 @@ def send_smtp(smtp: SmtpConfig, password: str | None, msg: EmailMessage) -> str:
                                                     timeout=timeout, context=tls_context(smtp))
         else:
             client = smtplib.SMTP(host, port, local_hostname=helo, timeout=timeout)
-        with client:
+        try:
             if smtp.security == "starttls":
                 client.starttls(context=tls_context(smtp))
             if smtp.username:
                 client.login(smtp.username, password or "")
             refused = client.send_message(msg)
+        finally:
+            _quit(client)
     except (OSError, smtplib.SMTPException) as exc:
         raise DeliveryError(f"SMTP {host}:{port}: {exc}") from None
     return f"refused: {', '.join(sorted(refused))}" if refused else ""
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    # Once send_message returned the server has the message: a QUIT answered 421 or cut off
+    # must not mark it failed, or the next run sends a second copy.
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()

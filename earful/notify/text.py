@@ -41,8 +41,12 @@ def tilde(value: str) -> str:
                    else "+" if b == 32 else f"~{b:02X}" for b in value.encode())
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-_URLISH = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]{1,15}://|www\.)[^\s<>\"']+")
+# Also U+061C (Arabic letter mark, a bidi control), U+180E and the invisible tag characters.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e"
+                      r"\u2060-\u2069\ufeff\U000e0000-\U000e007f]")
+# A URL with a scheme or www., or a bare domain (paypa1.com/login): mail clients link both.
+_URLISH = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]{1,15}://|www\.)[^\s<>\"']+"
+                     r"|\b(?:[a-z0-9](?:[a-z0-9-]{0,62})\.)+[a-z]{2,24}\b(?:/[^\s<>\"']*)?")
 
 
 def _defang(match: re.Match[str]) -> str:
@@ -65,9 +69,13 @@ def clean(text: str | None, limit: int = 280) -> str:
 
 def safe_url(url: str | None) -> str | None:
     # Only a mention's own http(s) link becomes a link; anything else stays out.
-    if not url or _CONTROL.search(url) or any(c.isspace() for c in url):
+    # A backslash or user info: browsers read https://evil.example\\@larkspur.example/ as
+    # evil.example, Python as larkspur.example, so the label would lie.
+    if not url or _CONTROL.search(url) or any(c.isspace() or c == "\\" for c in url):
         return None
     parts = urllib.parse.urlparse(url)
+    if "@" in parts.netloc:
+        return None
     return url if parts.scheme in ("http", "https") and parts.hostname else None
 
 
