@@ -1,10 +1,20 @@
 """The bundled demo data: one fictional brand, "Larkspur" (a team task-planning app),
 over about 60 days, generated deterministically from a seed and written by the team.
 
-Volumes follow a daily rhythm (busy afternoons UTC) and a weekly one (quiet weekends),
-and one negative storm -- customers charged twice after an app update -- starts about
-30 hours before the end. The demo server (``earful.demo``) serves these items in the
-shapes the real sources use; they reach the database only through the collectors.
+Volumes follow a daily rhythm (busy afternoons UTC) and a weekly one (two quiet days a
+week), and one negative storm -- customers charged twice after an app update -- runs from
+13:00 to 21:00 UTC the day before the end.
+
+The same demo at any hour: the items are laid out on a grid that starts at a UTC midnight
+``DAYS`` days before the end's day, drawn from one seeded stream for whole days, and cut at
+the end's hour. So an end at 08:43 or at 16:43, on a Monday or a Saturday, in any month,
+gives the same items at the same offsets from that midnight (a later end only adds the
+items of its last hours), and the detector, whose weekday factors start equal, sees the same
+series whatever the calendar says. The quiet days are days of the grid, not Saturdays and
+Sundays, for that reason.
+
+The demo server (``earful.demo``) serves these items in the shapes the real sources use;
+they reach the database only through the collectors.
 """
 
 from __future__ import annotations
@@ -18,11 +28,14 @@ BRAND = "Larkspur"
 SUBREDDIT = "larkspur"
 SEED = 20261123
 DAYS = 60
-STORM_AT_LEAST_HOURS_BEFORE_END = 20  # the storm starts at 13:00 UTC on the last weekday
-STORM_HOURS = 8                       # that is at least this long before the end
+STORM_HOUR = 13   # the storm starts at 13:00 UTC the day before the end's day
+STORM_HOURS = 8   # and lasts this long, so it is over before the end's day begins
+QUIET_DAYS = (5, 6)  # days of the grid (index mod 7) with fewer mentions, like a weekend
 
-# Mentions per day at an average hour and weekday, per source kind.
-RATES = {"reddit_post": 6, "reddit_comment": 20, "trustpilot": 4, "appstore": 3,
+# Mentions per day at an average hour and day, per source kind. Reddit's search answers at
+# most 1,000 items, so comments stay well under that over DAYS: a cap would drop the oldest,
+# and which ones would depend on the end's hour.
+RATES = {"reddit_post": 6, "reddit_comment": 14, "trustpilot": 4, "appstore": 3,
          "hn_story": 0.5, "hn_comment": 3, "alert": 3}
 # Extra negative mentions per hour during the storm.
 STORM_RATES = {"reddit_post": 1.5, "reddit_comment": 3, "trustpilot": 1.5, "appstore": 1.5,
@@ -90,10 +103,14 @@ class Item:
         return int(self.created.timestamp())
 
 
-def hour_weight(moment: dt.datetime) -> float:
-    """Busy afternoons (peak 16:00 UTC), quiet nights, quieter weekends; mean about 1."""
+def hour_weight(moment: dt.datetime, day: int) -> float:
+    """Busy afternoons (peak 16:00 UTC), quiet nights, two quieter days a week; mean about 1.
+
+    ``day`` is the day's index on the demo's grid: the quiet days follow it rather than the
+    calendar so the data are the same whatever weekday the demo ends on.
+    """
     daily = 1 + 0.6 * math.cos(2 * math.pi * (moment.hour - 16) / 24)
-    weekly = 0.65 if moment.weekday() >= 5 else 1.14
+    weekly = 0.65 if day % 7 in QUIET_DAYS else 1.14
     return daily * weekly
 
 
@@ -128,20 +145,28 @@ def _stars(rng: random.Random, mood: str) -> int:
     return rng.choice([4, 5, 5, 5])
 
 
+def grid_start(end: dt.datetime, days: int = DAYS) -> dt.datetime:
+    """The UTC midnight ``days`` days before ``end``'s UTC day: where the demo's grid starts."""
+    midnight = end.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - dt.timedelta(days=days)
+
+
 def storm_onset(end: dt.datetime) -> dt.datetime:
-    """13:00 UTC on the last weekday at least STORM_AT_LEAST_HOURS_BEFORE_END before ``end``."""
-    moment = (end - dt.timedelta(hours=STORM_AT_LEAST_HOURS_BEFORE_END)).replace(
-        minute=0, second=0, microsecond=0)
-    while moment.hour != 13 or moment.weekday() >= 5:
-        moment -= dt.timedelta(hours=1)
-    return moment
+    """STORM_HOUR UTC on the day before ``end``'s UTC day."""
+    return grid_start(end, 1) + dt.timedelta(hours=STORM_HOUR)
 
 
 def generate(end: dt.datetime, days: int = DAYS, seed: int = SEED) -> list[Item]:
-    """All demo items from ``end - days`` up to ``end`` (exclusive), oldest first."""
+    """All demo items from the grid's start up to ``end``'s hour (exclusive), oldest first.
+
+    The seeded stream is drawn for whole days up to the end of ``end``'s UTC day and then
+    cut, so the items never depend on the end's hour, weekday or month (module docstring).
+    """
     rng = random.Random(seed)
-    end = end.replace(minute=0, second=0, microsecond=0)
-    start = end - dt.timedelta(days=days)
+    end = end.astimezone(dt.UTC)
+    cutoff = end.replace(minute=0, second=0, microsecond=0)
+    start = grid_start(end, days)
+    stop = grid_start(end, -1)  # midnight after the end's day
     storm_start = storm_onset(end)
     storm_end = storm_start + dt.timedelta(hours=STORM_HOURS)
     items: list[Item] = []
@@ -149,8 +174,8 @@ def generate(end: dt.datetime, days: int = DAYS, seed: int = SEED) -> list[Item]
     posts: list[int] = []
     stories: list[int] = []
     hour = start
-    while hour < end:
-        weight = hour_weight(hour)
+    while hour < stop:
+        weight = hour_weight(hour, (hour - start).days)
         storm = storm_start <= hour < storm_end
         for kind, per_day in RATES.items():
             moods = [None] * _poisson(rng, per_day / 24 * weight)
@@ -179,5 +204,6 @@ def generate(end: dt.datetime, days: int = DAYS, seed: int = SEED) -> list[Item]
                     stories.append(item.index)
                 items.append(item)
         hour += dt.timedelta(hours=1)
+    items = [item for item in items if item.created < cutoff]
     items.sort(key=lambda i: i.created)
     return items

@@ -348,7 +348,9 @@ def _detect_series(db: sqlite_utils.Database, config: Config, brand: str, series
             events.append(event)
         bucket_rows.append({"brand": brand, "series": series, "bucket_at": at, "n": n, "y": y,
                             "expected": state.get("expected")})
-        if moment < checkpoint_until:
+        # Only the last bucket before checkpoint_until is kept: copy it once, not every hour
+        # (a copy per bucket was most of a backfill's detect time).
+        if moment < checkpoint_until <= moment + step:
             checkpoint_state, checkpoint_at = copy.deepcopy(state), at
         moment += step
     with db.atomic():
