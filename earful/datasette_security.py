@@ -74,9 +74,17 @@ def prepare_connection(conn: sqlite3.Connection) -> None:
 
 
 # --- who reads which table --------------------------------------------------------------
+# Columns of a team-only table that the public views may read for everyone: when an episode's
+# emails went out says which hours its evidence covers (the episode_windows view), nothing
+# about who got them, where they went or what failed.
+PUBLIC_COLUMNS = {"alerts": frozenset({"id", "episode_id", "kind", "event_at", "created_at"})}
+
+
 def _authorizer(denied: frozenset[str]) -> Any:
     def authorize(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
         if action != sqlite3.SQLITE_READ or arg1 not in denied:
+            return sqlite3.SQLITE_OK
+        if arg2 in PUBLIC_COLUMNS.get(arg1, ()):
             return sqlite3.SQLITE_OK
         # A column reads as NULL: a row page's "links from other tables" counts 0 rather
         # than failing. Reading no column at all (count(*)) is refused outright.

@@ -27,7 +27,9 @@ def jsonld_page(ratings: list[object]) -> str:
 def test_schemaorg_ratings(shape):
     ratings = [text if shape == "bare" else {"@type": "Rating", "ratingValue": text}
                for text, _ in CASES]
-    mentions, notes = parse_schemaorg(jsonld_page(ratings), "https://reviews.example/larkspur")
+    mentions, notes, skipped = parse_schemaorg(jsonld_page(ratings),
+                                               "https://reviews.example/larkspur")
+    assert not skipped  # a bad rating never skips the review
     got = {m.body.split()[1]: m.rating for m in mentions}
     assert len(mentions) == len(CASES)  # a bad rating never loses the review itself
     for i, (text, stars) in enumerate(CASES):

@@ -222,7 +222,7 @@ TEAM_PASSWORD = "team-pass-for-crawl"
 TEAM_HASH = hash_password(TEAM_PASSWORD, iterations=1000)  # fast: the crawl signs in per page
 TEAM = {"Authorization": "Basic " + base64.b64encode(f"team:{TEAM_PASSWORD}".encode()).decode()}
 OPERATIONAL = {"alerts", "runs", "source_runs", "cursors", "stage_positions", "detector_states",
-               "migrations"}
+               "migrations", "alert_deliveries"}
 
 
 def crawl(ds: ServingDatasette) -> dict[str, bytes]:
