@@ -1,6 +1,7 @@
 """Negative-spike detection: causal, incremental, O(1) state per series. Pure.
 
-The state is a plain JSON-able dict that the pipeline persists between cron runs.
+The state is a small dataclass (``State``) that the pipeline persists as JSON between cron
+runs (``State.to_json`` / ``State.from_json``, which also migrates older versions).
 
     state = new_state(params)
     events = step(state, bucket_at, n, y, params)   # mutates state, returns events
@@ -34,7 +35,9 @@ How it decides (design: ``/work/shared/design/detection.md``):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from analysis import calibration
@@ -105,29 +108,53 @@ def _params(params: dict[str, Any] | None) -> dict[str, Any]:
     return {**DEFAULTS, **(params or {})}
 
 
-def new_state(params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A fresh detector state: a plain JSON-able dict of a few hundred numbers."""
-    return {
-        "version": STATE_VERSION,
-        "t": 0,  # buckets seen
-        "base": new_baseline(),  # seasonal baseline of all mentions
-        "neg": 0.0,  # decayed sums for the baseline negative share
-        "all": 0.0,
-        "phi_volume": 1.0,  # kept for states persisted by older versions (unused)
-        # Negative-binomial over-dispersion of negatives, var = mu * (1 + c * mu), with
-        # c = disp_num / disp_den (decayed sums of (y - mu)^2 - mu and mu^2).
-        "disp_num": 0.0,
-        "disp_den": 0.0,
-        "phi_share": 1.0,  # over-dispersion of negatives vs the binomial model
-        "s_volume": 0.0,  # CUSUM statistics
-        "s_share": 0.0,
-        "run_count": 0.0,  # negatives / expected since the statistics last left 0
-        "run_expected": 0.0,
-        "run_buckets": 0,  # buckets in that run (for the burst rate)
-        "expected": None,  # expected negatives of the last bucket (shown by the pipeline)
-        "episode": None,
-        "cal": new_calibration(),
-    }
+@dataclass
+class State:
+    """What a series' detector carries from one bucket to the next: a few dozen numbers and
+    the calibration's daily maxima. Stored as JSON (``to_json`` / ``from_json``)."""
+
+    t: int = 0  # buckets seen
+    base: dict[str, Any] = field(default_factory=new_baseline)  # seasonal baseline, all mentions
+    neg: float = 0.0  # decayed sums for the baseline negative share
+    all: float = 0.0
+    # Negative-binomial over-dispersion of negatives, var = mu * (1 + c * mu), with
+    # c = disp_num / disp_den (decayed sums of (y - mu)^2 - mu and mu^2).
+    disp_num: float = 0.0
+    disp_den: float = 0.0
+    phi_share: float = 1.0  # over-dispersion of negatives vs the binomial model
+    s_volume: float = 0.0  # CUSUM statistics
+    s_share: float = 0.0
+    run_count: float = 0.0  # negatives / expected since the statistics last left 0
+    run_expected: float = 0.0
+    run_buckets: int = 0  # buckets in that run (for the burst rate)
+    expected: float | None = None  # expected negatives of the last bucket (shown by the pipeline)
+    episode: dict[str, Any] | None = None
+    cal: dict[str, Any] = field(default_factory=lambda: new_calibration())
+    version: int = STATE_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> State:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> State:
+        """A state as stored by this or an older version (migrated: version 1 had no
+        calibration and an unused ``phi_volume``)."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if data.get("version", 1) < 2 or "cal" not in data:
+            cal = new_calibration()
+            cal["day"] = data.get("t", 0) // 24  # its own fit starts with the next whole day
+            known["cal"] = cal
+        known["version"] = STATE_VERSION
+        return cls(**known)
+
+
+def new_state(params: dict[str, Any] | None = None) -> State:
+    """A fresh detector state."""
+    return State()
 
 
 STATISTICS = ("cusum", "share", "tail")  # volume CUSUM, share CUSUM, -ln p of the burst test
@@ -137,15 +164,6 @@ def new_calibration() -> dict[str, Any]:
     """Daily maxima of each test statistic over the series' recent past (``calibration``)."""
     return {"day": 0, "current": [0.0, 0.0, 0.0], "seen": 0, "censored": [False] * 3,
             "maxima": [[], [], []], "fit": [None, None, None]}
-
-
-def migrate_state(state: dict[str, Any]) -> dict[str, Any]:
-    """Bring a state persisted by an older version up to date (in place; returned)."""
-    if state.get("version", 1) < 2 or "cal" not in state:
-        state["cal"] = new_calibration()
-        state["cal"]["day"] = state.get("t", 0) // 24  # a whole day starts at the next one
-        state["version"] = STATE_VERSION
-    return state
 
 
 def floors(params: dict[str, Any] | None = None) -> dict[str, float]:
@@ -164,7 +182,7 @@ def floors(params: dict[str, Any] | None = None) -> dict[str, float]:
 
 
 def thresholds(params: dict[str, Any] | None = None,
-               state: dict[str, Any] | None = None) -> dict[str, float]:
+               state: State | None = None) -> dict[str, float]:
     """Decision thresholds for the budget: the analytic ones (a floor), raised to where the
     series' own past statistics would have passed about budget-many times when a state is
     given."""
@@ -178,10 +196,10 @@ _LIMIT_KEYS = ("false_alarms_per_month", "bucket_hours", "cusum_offset", "share_
                "calibration_prior_days")
 
 
-def _limits(state: dict[str, Any], p: dict[str, Any]) -> dict[str, float]:
+def _limits(state: State, p: dict[str, Any]) -> dict[str, float]:
     # Cached in the state until the next day's refit (or other settings): a few logs per
     # bucket were a third of the detector's cost.
-    cal = state["cal"]
+    cal = state.cal
     key = [list(v) if isinstance(v, tuple) else v for v in (p[k] for k in _LIMIT_KEYS)]
     if cal.get("limits") and cal.get("key") == key:
         return cal["limits"]
@@ -203,13 +221,13 @@ def _limits(state: dict[str, Any], p: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _record(state: dict[str, Any], p: dict[str, Any], tail_p: float, warm: bool) -> None:
+def _record(state: State, p: dict[str, Any], tail_p: float, warm: bool) -> None:
     """Fold this bucket's statistics into today's maxima; at a new day, refit thresholds.
 
     Days are counted in buckets since the series started, never by the clock.
     """
-    cal = state["cal"]
-    day = state["t"] // max(1, round(24.0 / p["bucket_hours"]))
+    cal = state.cal
+    day = state.t // max(1, round(24.0 / p["bucket_hours"]))
     if day != cal["day"]:
         # A day counts when at least half of it was observed outside episodes. Fitting the
         # top ("upper"), a day that opened one counts too, else every alerting day would drop
@@ -230,10 +248,10 @@ def _record(state: dict[str, Any], p: dict[str, Any], tail_p: float, warm: bool)
         cal["limits"] = None
     # Buckets inside an open episode say nothing of the noise (and their statistics are
     # capped); the bucket that opens one does: it is the top of that day's statistics.
-    if not warm or state["episode"] is not None:
+    if not warm or state.episode is not None:
         return
     cal["seen"] += 1
-    values = (state["s_volume"], state["s_share"], min(50.0, -math.log(max(tail_p, 1e-300))))
+    values = (state.s_volume, state.s_share, min(50.0, -math.log(max(tail_p, 1e-300))))
     cal["current"] = [max(a, b) for a, b in zip(cal["current"], values, strict=True)]
 
 
@@ -242,15 +260,15 @@ class _Expectation:
 
     __slots__ = ("mu_all", "p0", "mu", "p1", "phi_v", "phi_s")
 
-    def __init__(self, state: dict[str, Any], p: dict[str, Any], hour: int, dow: int,
+    def __init__(self, state: State, p: dict[str, Any], hour: int, dow: int,
                  n: int) -> None:
-        self.mu_all = expected(state["base"], hour, dow)
-        self.p0 = (state["neg"] + p["share_prior_neg"]) / (
-            state["all"] + p["share_prior_neg"] + p["share_prior_other"])
+        self.mu_all = expected(state.base, hour, dow)
+        self.p0 = (state.neg + p["share_prior_neg"]) / (
+            state.all + p["share_prior_neg"] + p["share_prior_other"])
         volume = max(self.mu_all, float(n)) if p["negatives_follow_volume"] else self.mu_all
         self.mu = self.p0 * volume
         self.p1 = min(0.95, max(p["share_fold"] * self.p0, self.p0 + p["share_lift"]))
-        self.phi_v, self.phi_s = _phi_volume(state, self.mu), state["phi_share"]
+        self.phi_v, self.phi_s = _phi_volume(state, self.mu), state.phi_share
 
     def share_llr(self, n: int, y: int) -> float:
         """Log-likelihood ratio of the bucket's share for p1 against p0 (0 if empty)."""
@@ -260,69 +278,67 @@ class _Expectation:
                 + (n - y) * math.log((1 - self.p1) / (1 - self.p0))) / self.phi_s
 
 
-def _test(state: dict[str, Any], p: dict[str, Any], e: _Expectation, n: int, y: int,
+def _test(state: State, p: dict[str, Any], e: _Expectation, n: int, y: int,
           limits: dict[str, float]) -> tuple[list[str], float]:
     """Update the statistics with the bucket; return the tests that fired and the burst p."""
     rho = p["rho"]
-    state["s_volume"] = max(0.0, state["s_volume"]
+    state.s_volume = max(0.0, state.s_volume
                             + (y * math.log(rho) - (rho - 1.0) * e.mu) / e.phi_v)
     if p["share_test"]:
-        state["s_share"] = max(0.0, state["s_share"] + e.share_llr(n, y))
+        state.s_share = max(0.0, state.s_share + e.share_llr(n, y))
     tail_p = 1.0
     if p["burst_test"] and y > e.mu:
         tail_p = poisson_upper_tail(y / e.phi_v, max(e.mu, 1e-3) / e.phi_v)
-    if state["s_volume"] > 0 or state["s_share"] > 0 or tail_p < limits["tail"]:
-        state["run_count"] += y
-        state["run_expected"] += e.mu
-        state["run_buckets"] = state.get("run_buckets", 0) + 1
+    if state.s_volume > 0 or state.s_share > 0 or tail_p < limits["tail"]:
+        state.run_count += y
+        state.run_expected += e.mu
+        state.run_buckets = state.run_buckets + 1
     else:
-        state["run_count"] = state["run_expected"] = 0.0
-        state["run_buckets"] = 0
+        state.run_count = state.run_expected = 0.0
+        state.run_buckets = 0
     fired = []
-    if state["s_volume"] > limits["cusum"]:
+    if state.s_volume > limits["cusum"]:
         fired.append("negative-volume")
-    if state["s_share"] > limits["share"]:
+    if state.s_share > limits["share"]:
         fired.append("negative-share")
     if tail_p < limits["tail"]:
         fired.append("negative-burst")
     return fired, tail_p
 
 
-def step(state: dict[str, Any], bucket_at: str, n: int, y: int,
+def step(state: State, bucket_at: str, n: int, y: int,
          params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Feed one closed bucket (n mentions, y of them negative); return alert events."""
     p = _params(params)
     n, y = max(int(n), 0), max(min(int(y), int(n)), 0)
     hour, dow = _slot(bucket_at)
-    warm = state["t"] >= p["warmup_days"] * 24.0 / p["bucket_hours"]
-    if "cal" not in state:
-        migrate_state(state)
+    warm = state.t >= p["warmup_days"] * 24.0 / p["bucket_hours"]
     e = _Expectation(state, p, hour, dow, n)
     limits = _limits(state, p)
     fired, tail_p = _test(state, p, e, n, y, limits) if warm else ([], 1.0)
     _record(state, p, tail_p, warm)
     numbers = _numbers(state, e, n, y, tail_p, limits)
-    if state["episode"] is None:
+    if state.episode is None:
         events = _maybe_open(state, p, bucket_at, fired, limits, numbers)
         if events:
-            state["cal"]["censored"] = [a or b for a, b in zip(
-                state["cal"].get("censored", [False] * 3),
+            state.cal["censored"] = [a or b for a, b in zip(
+                state.cal.get("censored", [False] * 3),
                 ("negative-volume" in fired, "negative-share" in fired,
                  "negative-burst" in fired), strict=True)]
     else:
         events = _follow_episode(state, p, e, bucket_at, n, y, fired, limits, numbers)
-    if state["episode"] is None and not events:
+    if state.episode is None and not events:
         _learn(state, p, hour, dow, n, y, e.mu_all, e.mu, e.p0, warm)
-    state["expected"] = round(e.mu, 6)
-    state["t"] += 1
+    state.expected = round(e.mu, 6)
+    state.t += 1
     return events
 
 
-def _excess(state: dict[str, Any]) -> float:
-    return state["run_count"] - state["run_expected"]
+def _excess(state: State) -> float:
+    return state.run_count - state.run_expected
 
 
-def _numbers(state: dict[str, Any], e: _Expectation, n: int, y: int, tail_p: float,
+def _numbers(state: State, e: _Expectation, n: int, y: int, tail_p: float,
              limits: dict[str, float]) -> dict[str, Any]:
     return {
         "count": y,
@@ -330,53 +346,53 @@ def _numbers(state: dict[str, Any], e: _Expectation, n: int, y: int, tail_p: flo
         "expected": round(e.mu, 3),
         "share": round(y / n, 3) if n else None,
         "baseline_share": round(e.p0, 3),
-        "statistic": round(max(state["s_volume"], state["s_share"]), 3),
+        "statistic": round(max(state.s_volume, state.s_share), 3),
         "threshold": round(limits["cusum"], 3),
         "share_threshold": round(limits["share"], 3),
-        "volume_statistic": round(state["s_volume"], 3),
-        "share_statistic": round(state["s_share"], 3),
+        "volume_statistic": round(state.s_volume, 3),
+        "share_statistic": round(state.s_share, 3),
         "burst_p_value": tail_p,
         "burst_level": limits["tail"],
-        "run_negatives": state["run_count"],
-        "run_expected": round(state["run_expected"], 3),
+        "run_negatives": state.run_count,
+        "run_expected": round(state.run_expected, 3),
         "expected_total": round(e.mu_all, 3),
         "calibrated_days": limits.get("days", 0),
     }
 
 
-def _maybe_open(state: dict[str, Any], p: dict[str, Any], bucket_at: str, fired: list[str],
+def _maybe_open(state: State, p: dict[str, Any], bucket_at: str, fired: list[str],
                 limits: dict[str, float], numbers: dict[str, Any]) -> list[dict[str, Any]]:
     """Open an episode when a test fired and the practical-size gate passes."""
     excess = _excess(state)
     if not fired or excess < p["min_excess"]:
         return []
-    state["episode"] = {"opened_at": bucket_at, "negatives": state["run_count"],
-                        "expected": state["run_expected"],
-                        "at_last_email": state["run_count"], "quiet": 0,
+    state.episode = {"opened_at": bucket_at, "negatives": state.run_count,
+                        "expected": state.run_expected,
+                        "at_last_email": state.run_count, "quiet": 0,
                         "excess_at_email": excess,
-                        "rate_at_email": excess / max(state.get("run_buckets", 0), 1),
+                        "rate_at_email": excess / max(state.run_buckets, 1),
                         "buckets_since_email": 0}
     _reset(state)
     return [_event("open", bucket_at, fired, p, limits, numbers)]
 
 
-def _follow_episode(state: dict[str, Any], p: dict[str, Any], e: _Expectation, bucket_at: str,
+def _follow_episode(state: State, p: dict[str, Any], e: _Expectation, bucket_at: str,
                     n: int, y: int, fired: list[str], limits: dict[str, float],
                     numbers: dict[str, Any]) -> list[dict[str, Any]]:
     """An open episode: escalate (another email) or close after enough calm hours."""
-    episode = state["episode"]
+    episode = state.episode
     events: list[dict[str, Any]] = []
     episode["negatives"] += y
     episode["expected"] += e.mu
     excess = _excess(state)
-    strong = (state["s_volume"] > p["escalate_factor"] * limits["cusum"]
-              or state["s_share"] > p["escalate_factor"] * limits["share"])
+    strong = (state.s_volume > p["escalate_factor"] * limits["cusum"]
+              or state.s_share > p["escalate_factor"] * limits["share"])
     # "Doubled" compares burst *rates*, not totals: excess negatives per bucket in the run
     # since the last email against the rate that email reported. Cumulative excess always
     # doubles in a steady storm (after as long as it took to open), which mailed "still
     # rising" about storms that were not rising; totals grew with ordinary traffic too.
     reported = episode.get("excess_at_email", episode["at_last_email"])
-    rate = excess / max(state.get("run_buckets", 0), 1)
+    rate = excess / max(state.run_buckets, 1)
     doubled = (rate >= p["escalate_factor"] * episode.get("rate_at_email", reported)
                and excess - reported >= p["min_excess"])
     # A second email within hours of the first adds little and feeds alert fatigue.
@@ -393,8 +409,8 @@ def _follow_episode(state: dict[str, Any], p: dict[str, Any], e: _Expectation, b
         _reset(state)
     # Past the escalation level more evidence changes nothing, and an uncapped CUSUM built
     # up over a long storm takes days of slow drift to come back down: cap it.
-    state["s_volume"] = min(state["s_volume"], p["escalate_factor"] * limits["cusum"])
-    state["s_share"] = min(state["s_share"], p["escalate_factor"] * limits["share"])
+    state.s_volume = min(state.s_volume, p["escalate_factor"] * limits["cusum"])
+    state.s_share = min(state.s_share, p["escalate_factor"] * limits["share"])
     # "Calm" is a bucket whose negatives are within normal variation of expectation.
     # The CUSUMs cannot say it: at weekend volume they fall by a fraction of a unit an
     # hour, so "statistic back at 0" kept finished episodes open for days.
@@ -410,7 +426,7 @@ def _follow_episode(state: dict[str, Any], p: dict[str, Any], e: _Expectation, b
         events.append({"type": "close", "at": bucket_at, "rule": "episode",
                        "params": _public_params(p, limits), "numbers": numbers,
                        "summary": _close_summary(episode, p)})
-        state["episode"] = None
+        state.episode = None
         _reset(state)
     return events
 
@@ -429,7 +445,7 @@ def _rates(p: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _phi_volume(state: dict[str, Any], mu: float) -> float:
+def _phi_volume(state: State, mu: float) -> float:
     """Variance / mean of the negatives at expectation mu (negative-binomial: 1 + c * mu).
 
     Mention counts vary by a roughly constant *fraction* (news cycles, retweet cascades), so
@@ -437,19 +453,19 @@ def _phi_volume(state: dict[str, Any], mu: float) -> float:
     quiet ones; with var = mu (1 + c mu) a brand with 1,000 mentions an hour needs a
     proportionally larger rise than one with 3.
     """
-    den = state.get("disp_den", 0.0)
-    c = max(0.0, state.get("disp_num", 0.0) / den) if den > 1e-9 else 0.0
+    den = state.disp_den
+    c = max(0.0, state.disp_num / den) if den > 1e-9 else 0.0
     return 1.0 + c * mu
 
 
-def _reset(state: dict[str, Any]) -> None:
+def _reset(state: State) -> None:
     # Restart the evidence after every email: the next email needs fresh evidence.
-    state["s_volume"] = state["s_share"] = 0.0
-    state["run_count"] = state["run_expected"] = 0.0
-    state["run_buckets"] = 0
+    state.s_volume = state.s_share = 0.0
+    state.run_count = state.run_expected = 0.0
+    state.run_buckets = 0
 
 
-def _learn(state: dict[str, Any], p: dict[str, Any], hour: int, dow: int, n: int, y: int,
+def _learn(state: State, p: dict[str, Any], hour: int, dow: int, n: int, y: int,
            mu_all: float, mu: float, p0: float, warm: bool) -> None:
     if warm:
         # Clip outliers so one odd hour moves the baseline only a little.
@@ -464,17 +480,17 @@ def _learn(state: dict[str, Any], p: dict[str, Any], hour: int, dow: int, n: int
     else:
         n_in, y_in = float(n), float(y)
         y_p0 = y_in
-    learn(state["base"], hour, dow, n_in, _rates(p))
+    learn(state.base, hour, dow, n_in, _rates(p))
     per_day = 24.0 / p["bucket_hours"]
     keep = 1.0 - alpha_for(p["share_half_life_days"] * per_day)
-    state["neg"] = state["neg"] * keep + y_p0
-    state["all"] = state["all"] * keep + n_in
-    if state["t"] > per_day:  # over-dispersion only once the expectations mean something
+    state.neg = state.neg * keep + y_p0
+    state.all = state.all * keep + n_in
+    if state.t > per_day:  # over-dispersion only once the expectations mean something
         a = alpha_for(p["share_half_life_days"] * per_day)
         # Moment estimate of c, weighted by mu^2: busy buckets say most about it.
         keep_d = 1.0 - a
-        state["disp_num"] = state.get("disp_num", 0.0) * keep_d + (y_in - mu) ** 2 - mu
-        state["disp_den"] = state.get("disp_den", 0.0) * keep_d + mu * mu
+        state.disp_num = state.disp_num * keep_d + (y_in - mu) ** 2 - mu
+        state.disp_den = state.disp_den * keep_d + mu * mu
         if n > 0:
             # The bucket's own (n, y), not the clipped pair: clipping n and y separately
             # gives a share the bucket never had, which inflated phi_share by 30-40 % on
@@ -482,7 +498,7 @@ def _learn(state: dict[str, Any], p: dict[str, Any], hour: int, dow: int, n: int
             # One odd bucket is capped at 3 sd instead.
             var = max(n * p0 * (1 - p0), 1.0)
             resid_s = min((y - n * p0) ** 2 / var, 9.0)
-            state["phi_share"] = max(1.0, state["phi_share"] + a * (resid_s - state["phi_share"]))
+            state.phi_share = max(1.0, state.phi_share + a * (resid_s - state.phi_share))
 
 
 def _public_params(p: dict[str, Any], limits: dict[str, float]) -> dict[str, Any]:

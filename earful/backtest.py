@@ -118,7 +118,7 @@ def run_backtest(series: list[tuple[str, int, int]], params: dict[str, Any],
     state = spikes.new_state(params)
     for at, n, y in series:
         result.events.extend(spikes.step(state, at, n, y, params))
-        result.expected.append(float(state.get("expected") or 0.0))
+        result.expected.append(float(state.expected or 0.0))
     # Rates are over the scored span only: the warm-up cannot alert, so counting its days
     # would understate the false-alarm rate.
     first = series[min(result.warmup_buckets, len(series) - 1)][0]

@@ -362,7 +362,7 @@ def _detect_series(db: sqlite_utils.Database, config: Config, brand: str, series
                      "series = ?", [brand, series]).fetchone()
     where, args = ("", []) if series == "all" else (" AND source = ?", [series])
     if row:
-        state = json.loads(row[0])
+        state = spikes.State.from_json(row[0])
         start = parse_iso(row[1]) + step
     else:
         first = db.execute(f"SELECT min(created_at) FROM mention_facts WHERE brand = ?{where}",
@@ -392,12 +392,12 @@ def _detect_series(db: sqlite_utils.Database, config: Config, brand: str, series
         for event in spikes.step(state, at, n, y, params):
             events.append(event)
         bucket_rows.append({"brand": brand, "series": series, "bucket_at": at, "n": n, "y": y,
-                            "expected": state.get("expected")})
+                            "expected": state.expected})
         # Only the last bucket before checkpoint_until is kept: serialise it once, not every
         # hour (a copy per bucket was most of a backfill's detect time). The JSON is what is
         # stored, and writing it is several times cheaper than a deepcopy of the state.
         if moment < checkpoint_until <= moment + step:
-            checkpoint_state, checkpoint_at = json.dumps(state), at
+            checkpoint_state, checkpoint_at = state.to_json(), at
         moment += step
     with db.atomic():
         db.table("buckets").upsert_all(bucket_rows, pk=("brand", "series", "bucket_at"))

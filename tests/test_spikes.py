@@ -192,8 +192,8 @@ def test_empty_brand_stays_silent_and_serialisable():
     for h in range(30 * DAY):
         events += spikes.step(state, at(h), 0, 0)
     assert events == []
-    assert state["expected"] == 0
-    assert json.loads(json.dumps(state)) == state
+    assert state.expected == 0
+    assert spikes.State.from_json(state.to_json()) == state
 
 
 def test_first_mentions_of_a_new_brand_need_real_volume():
@@ -215,7 +215,7 @@ def test_restart_from_persisted_state_equals_uninterrupted_run():
     state, resumed = spikes.new_state(), []
     for i, (stamp, n, y) in enumerate(rows):
         if i % 7 == 0:  # a cron run persists the state as JSON in SQLite
-            state = json.loads(json.dumps(state))
+            state = spikes.State.from_json(state.to_json())
         resumed += spikes.step(state, stamp, n, y)
     assert resumed == whole
     assert opens(whole), "the fixture must produce events for the comparison to mean anything"
@@ -308,12 +308,13 @@ def test_a_state_saved_by_the_previous_version_loads_and_calibrates():
     state = spikes.new_state()
     for stamp, n, y in rows[:20 * DAY]:
         spikes.step(state, stamp, n, y)
-    old = json.loads(json.dumps(state))
-    del old["cal"]  # what version 1 stored in detector_states
-    old["version"] = 1
+    stored = json.loads(state.to_json())
+    del stored["cal"]  # what version 1 stored in detector_states
+    stored.update(version=1, phi_volume=1.0)
+    old = spikes.State.from_json(json.dumps(stored))
     for stamp, n, y in rows[20 * DAY:]:
         spikes.step(old, stamp, n, y)
-    assert old["version"] == spikes.STATE_VERSION
+    assert old.version == spikes.STATE_VERSION
     # Its own calibration starts from the day after loading: 19 whole days since.
-    assert len(old["cal"]["maxima"][0]) == 19
-    assert json.loads(json.dumps(old)) == old
+    assert len(old.cal["maxima"][0]) == 19
+    assert spikes.State.from_json(old.to_json()) == old
