@@ -74,17 +74,22 @@ def prepare_connection(conn: sqlite3.Connection) -> None:
 
 
 # --- who reads which table --------------------------------------------------------------
-# Columns of a team-only table that the public views may read for everyone: when an episode's
-# emails went out says which hours its evidence covers (the episode_windows view), nothing
-# about who got them, where they went or what failed.
-PUBLIC_COLUMNS = {"alerts": frozenset({"id", "episode_id", "kind", "event_at", "created_at"})}
+# Columns of a team-only table that one public view may read for everyone, and only through
+# that view: when an episode's emails went out says which hours its evidence covers
+# (episode_windows), nothing about who got them, where they went or what failed. A query of
+# its own (a row page counting an episode's alerts) still reads nothing.
+_WINDOW_COLUMNS = frozenset({"id", "episode_id", "kind", "event_at", "created_at"})
+# (view or its CTE, as SQLite names the reader; table) -> columns (see db._m018).
+VIEW_READS = {("episode_windows", "alerts"): _WINDOW_COLUMNS,
+              ("episode_latest_alert", "alerts"): _WINDOW_COLUMNS}
 
 
 def _authorizer(denied: frozenset[str]) -> Any:
-    def authorize(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
+    def authorize(action: int, arg1: str | None, arg2: str | None, _db: str | None,
+                  view: str | None) -> int:
         if action != sqlite3.SQLITE_READ or arg1 not in denied:
             return sqlite3.SQLITE_OK
-        if arg2 in PUBLIC_COLUMNS.get(arg1, ()):
+        if arg2 in VIEW_READS.get((view or "", arg1), ()):
             return sqlite3.SQLITE_OK
         # A column reads as NULL: a row page's "links from other tables" counts 0 rather
         # than failing. Reading no column at all (count(*)) is refused outright.

@@ -753,7 +753,9 @@ def _m018_episode_windows(db: sqlite_utils.Database) -> None:
         );
         DROP VIEW IF EXISTS episode_windows;
         CREATE VIEW episode_windows AS
-        WITH e AS (
+        -- The CTE's name is what SQLite's authorizer reports for its reads of alerts
+        -- (earful/datasette_security.py lets exactly those through for anonymous visitors).
+        WITH episode_latest_alert AS (
           SELECT e.*, 3600 * coalesce(json_extract(e.params, '$.bucket_hours'), 1) AS step,
                  strftime('%Y-%m-%dT%H:%M:%SZ', e.opened_at, '-' ||
                    (6 * coalesce(json_extract(e.params, '$.bucket_hours'), 1)) || ' hours')
@@ -780,7 +782,7 @@ def _m018_episode_windows(db: sqlite_utils.Database) -> None:
                  WHEN e.closed_at IS NOT NULL THEN e.closed_at
                  ELSE strftime('%Y-%m-%dT%H:00:00Z', 'now') END,
                  '+' || e.step || ' seconds') AS until
-        FROM e LEFT JOIN alerts a ON a.id = e.alert_id;
+        FROM episode_latest_alert e LEFT JOIN alerts a ON a.id = e.alert_id;
         """
     )
 

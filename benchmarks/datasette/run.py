@@ -102,7 +102,9 @@ def pages(db_path: Path) -> list[tuple[str, str]]:
          "/earful/mentions_view.json?_search=refund"),
         ("search 'zeppelin' .json (mentions_view)", "/earful/mentions_view.json?_search=zeppelin"),
         ("row page", f"/earful/mentions/{tilde_encode(mention)}"),
+        ("home page", "/"),
         ("dashboard page", "/-/dashboards/negatives?days=90"),
+        ("competitors dashboard page", "/-/dashboards/competitors?days=30"),
     ]
     meta = yaml.safe_load((ROOT / "metadata.yml").read_text())
     params = {"brand": "Larkspur", "episode": episode}
@@ -111,13 +113,14 @@ def pages(db_path: Path) -> list[tuple[str, str]]:
             continue
         used = {k: v for k, v in params.items() if f":{k}" in query["sql"]}
         out.append((f"canned: {name}", f"/earful/{name}?{urllib.parse.urlencode(used)}"))
-    charts = meta["plugins"]["datasette-dashboards"]["negatives"]["charts"]
     from datasette_dashboards import replace_opts_in_query
 
-    for slug, chart in charts.items():
-        sql = replace_opts_in_query(chart["query"], {"days": "90"})
-        out.append((f"chart data: {slug}", "/earful.json?" + urllib.parse.urlencode(
-            {"sql": sql, "days": "90", "_shape": "objects"})))
+    for board, days in (("negatives", "90"), ("competitors", "30")):
+        charts = meta["plugins"]["datasette-dashboards"][board]["charts"]
+        for slug, chart in charts.items():
+            sql = replace_opts_in_query(chart["query"], {"days": days})
+            out.append((f"chart data: {slug}", "/earful.json?" + urllib.parse.urlencode(
+                {"sql": sql, "days": days, "_shape": "objects"})))
     return out
 
 
