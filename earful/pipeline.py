@@ -469,10 +469,13 @@ def publish(db: sqlite_utils.Database, config: Config | None = None,
 
     groups = refresh_daily_counts(db)
     if config:  # which brands are competitors: Datasette's charts read it
-        with db.atomic():
-            db.execute("DELETE FROM brands")
-            db.conn.executemany("INSERT INTO brands (name, competitor) VALUES (?, ?)",
-                                [(b.name, int(b.competitor)) for b in config.brands])
+        wanted = sorted((b.name, int(b.competitor)) for b in config.brands)
+        # Written only when the config changed: not a write transaction on every cron run.
+        if db.execute("SELECT name, competitor FROM brands ORDER BY name").fetchall() != wanted:
+            with db.atomic():
+                db.execute("DELETE FROM brands")
+                db.conn.executemany("INSERT INTO brands (name, competitor) VALUES (?, ?)",
+                                    wanted)
     words = {b.name: [b.name, *b.keywords] for b in config.brands} if config else None
     refresh_complaint_terms(db, now, brand_words=words)
     return groups
