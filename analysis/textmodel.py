@@ -149,10 +149,6 @@ class Model:
             z_pos += b * scale
         return float(z_neg), float(z_pos)
 
-    def score(self, text: str, lexicon_score: float) -> float:
-        z_neg, z_pos = self.logits(text, lexicon_score)
-        return combine(self.blend, z_neg, z_pos, lexicon_score)
-
 
 def combine(blend, z_neg: float, z_pos: float, lexicon_score: float) -> float:
     """tanh((z_pos - z_neg) / divisor + weight * lexicon): the lexicon keeps a say where the
